@@ -34,7 +34,7 @@ crds: ## generate crds/ from the StreamApplication schema
 	npm run crds
 
 bench: ## run the benchmarks and print their numbers
-	@echo "make bench: not yet (comes with the runtime engine and operator issues)" >&2; exit 2
+	npm run bench --workspaces --if-present
 
 demo: ## run Weir on a local cluster
 	@echo "make demo: not yet (comes with the cluster issue)" >&2; exit 2
