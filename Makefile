@@ -9,8 +9,14 @@ ifeq ($(NODE_BIN),)
 $(error could not provide Node.js 24: run scripts/node24.sh to see why)
 endif
 export PATH := $(NODE_BIN):$(PATH)
+# npm under this Node does not read the machine's global npmrc: trust the host's CA bundle explicitly
+# (registries may be reached through a proxy whose CA only the host trusts).
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+endif
 
 .PHONY: help setup build lint format test crds bench demo infra-up infra-down
+.PHONY: kube-build kube-up kube-down helm kind
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,3 +44,18 @@ bench: ## run the benchmarks and print their numbers
 
 demo: ## run Weir on a local cluster
 	@echo "make demo: not yet (comes with the cluster issue)" >&2; exit 2
+
+kube-build: ## build etcd, kube-apiserver, kube-controller-manager, kubectl (Go module proxy, cached)
+	e2e/infra/kubernetes/build.sh kube etcd
+
+kube-up: ## start (or reuse) the loopback Kubernetes control plane; prints the admin kubeconfig
+	e2e/infra/kubernetes/up.sh
+
+kube-down: ## stop the control plane (KUBE_PURGE=1 also deletes its etcd data)
+	e2e/infra/kubernetes/down.sh $(if $(filter 1,$(KUBE_PURGE)),--purge)
+
+helm: ## build helm (pinned, cached)
+	e2e/infra/kubernetes/build.sh helm
+
+kind: ## build kind (pinned, cached)
+	e2e/infra/kubernetes/build.sh kind
