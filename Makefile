@@ -59,3 +59,28 @@ helm: ## build helm (pinned, cached)
 
 kind: ## build kind (pinned, cached)
 	e2e/infra/kubernetes/build.sh kind
+
+# Real components for the tests (scripts in e2e/infra/; each step skipped when already done).
+.PHONY: docker docker-down base-images kafka kafka-down
+
+infra-up: ## start every real component the tests use: docker, base images, kafka, kube (idempotent)
+	e2e/infra/up.sh
+	$(MAKE) --no-print-directory kube-up
+
+infra-down: ## stop them all, even if one fails (Kafka data wiped; downloads and images stay cached)
+	status=0; $(MAKE) --no-print-directory kube-down || status=1; e2e/infra/down.sh || status=1; exit $$status
+
+docker: ## start the Docker engine (installs Debian's docker.io if missing)
+	e2e/infra/docker.sh up
+
+docker-down: ## stop dockerd if `make docker` started it
+	e2e/infra/docker.sh down
+
+base-images: docker ## build node:24-bookworm-slim and debian:bookworm-slim locally when missing
+	e2e/infra/base-images.sh up
+
+kafka: ## start (or reuse) the single-node Kafka broker on 127.0.0.1:19092
+	e2e/infra/kafka.sh up
+
+kafka-down: ## stop the Kafka broker and wipe its data
+	e2e/infra/kafka.sh down
