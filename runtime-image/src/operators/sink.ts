@@ -1,0 +1,34 @@
+import type { Json, SinkConnector } from '../connectors/contract.ts';
+import type { Operator, OperatorContext, Rec } from '../runtime/operator.ts';
+
+interface SinkState {
+  epoch: number;
+  committable: Json;
+}
+
+/** Drives a sink through the checkpoint protocol: pre-commit at the barrier, commit on completion. */
+export function sinkOperator(sink: SinkConnector<unknown>): Operator {
+  let restored: SinkState | undefined;
+  return {
+    restore(state: unknown) {
+      restored = state as SinkState;
+    },
+    async open(c: OperatorContext) {
+      await sink.open({ operatorId: c.operatorId, restored: restored?.committable, now: c.now });
+    },
+    processBatch(batch: Rec[]) {
+      return sink.write(batch.map((r) => r.value));
+    },
+    async onCheckpoint(epoch: number): Promise<SinkState> {
+      return { epoch, committable: await sink.preCommit(epoch) };
+    },
+    async onCheckpointComplete(epoch: number, state: unknown) {
+      const s = state as SinkState;
+      await sink.commit(epoch, s.committable);
+    },
+    async close(mode) {
+      if (mode === 'cancel') await sink.abort();
+      await sink.close();
+    },
+  };
+}
