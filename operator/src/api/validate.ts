@@ -1,7 +1,8 @@
 // In-code validation of StreamApplications with the same schema and CEL rules the API server enforces,
 // plus what the API server cannot see (unknown fields are errors here, as with `kubectl --validate=strict`).
 import { parse as parseCel } from '@marcbachmann/cel-js';
-import ajvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { validatePipeline } from '@weir/runtime';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvFormatsModule from 'ajv-formats';
 import { PATTERN_MEANINGS, StreamApplicationSchema } from './schema.ts';
 import { isRecord, joinPath, mapSchema, walkSchema, withoutDefaultedRequired, type JsonSchema } from './schema-walk.ts';
@@ -42,8 +43,7 @@ const closeObjects = (schema: JsonSchema): JsonSchema =>
     ? { ...schema, additionalProperties: false }
     : schema;
 
-// CommonJS modules: under nodenext the default import is `module.exports`, whose `default` is the export.
-const Ajv = ajvModule.default;
+// CommonJS: under nodenext the default import is `module.exports`, whose `default` is the plugin.
 const addFormats = ajvFormatsModule.default;
 
 let compiled: ValidateFunction | undefined;
@@ -173,6 +173,17 @@ export const evaluateCelRules = (schema: JsonSchema, value: unknown, old?: unkno
   return errors;
 };
 
+// The API server only knows spec.pipeline is an object; the runtime's own schema and expression checks judge it.
+const pipelineProblems = (pipeline: unknown): FieldError[] => {
+  const result = validatePipeline(pipeline);
+  return result.ok
+    ? []
+    : result.errors.map((e) => ({
+        path: e.field === '(root)' ? 'spec.pipeline' : joinPath('spec.pipeline', e.field),
+        message: e.message,
+      }));
+};
+
 /**
  * Validates a StreamApplication the way the API server would (schema, defaults, CEL rules; `old` for updates),
  * and more strictly: unknown fields are errors.
@@ -187,5 +198,8 @@ export const validateStreamApplication = (obj: unknown, old?: unknown): Validati
   if (stored !== undefined) validate(stored);
   const celErrors = evaluateCelRules(STREAM_APPLICATION_JSON_SCHEMA, value, stored);
   if (celErrors.length > 0) return { ok: false, errors: celErrors };
-  return { ok: true, value: value as StreamApplication };
+  const app = value as StreamApplication;
+  const pipelineErrors = app.spec.pipeline === undefined ? [] : pipelineProblems(app.spec.pipeline);
+  if (pipelineErrors.length > 0) return { ok: false, errors: pipelineErrors };
+  return { ok: true, value: app };
 };

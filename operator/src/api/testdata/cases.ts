@@ -9,6 +9,8 @@ export interface ValidationCase {
   readonly old?: Record<string, unknown>;
   readonly expect?: { readonly path: string; readonly message: string };
   readonly apiserverMessage?: string;
+  /** `accepts`: the API server cannot judge this case; only the operator rejects it. */
+  readonly apiserver?: 'accepts';
 }
 
 interface RawCase {
@@ -17,6 +19,7 @@ interface RawCase {
   old?: unknown;
   expect?: { path: string; message: string };
   apiserverMessage?: string;
+  apiserver?: 'accepts';
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -41,6 +44,7 @@ export const loadValidationCases = (): { valid: ValidationCase[]; invalid: Valid
     ...(c.old === undefined ? {} : { old: mergePatch(file.base, c.old) as Record<string, unknown> }),
     ...(c.expect ? { expect: c.expect } : {}),
     ...(c.apiserverMessage ? { apiserverMessage: c.apiserverMessage } : {}),
+    ...(c.apiserver ? { apiserver: c.apiserver } : {}),
   });
   return { valid: file.valid.map(build), invalid: file.invalid.map(build) };
 };
