@@ -1,0 +1,48 @@
+# Shared by the Kubernetes infra scripts: pinned versions, paths, timed progress output.
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
+KUBE_INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=versions.env
+source "$KUBE_INFRA_DIR/versions.env"
+
+WEIR_CACHE="${WEIR_CACHE:-$HOME/.cache/weir}"
+WEIR_RUN="${WEIR_RUN:-$HOME/.cache/weir/run}"
+K8S_BIN="$WEIR_CACHE/kubernetes-$K8S_VERSION/bin"
+ETCD_BIN="$WEIR_CACHE/etcd-$ETCD_VERSION/bin"
+HELM_BIN="$WEIR_CACHE/helm-$HELM_VERSION/bin"
+KIND_BIN="$WEIR_CACHE/kind-$KIND_VERSION/bin"
+KUBE_RUN="$WEIR_RUN/kubernetes"
+
+# Loopback ports, away from the defaults (2379, 6443) so a developer's own cluster does not clash.
+KUBE_APISERVER_PORT="${WEIR_KUBE_APISERVER_PORT:-16443}"
+KUBE_ETCD_PORT="${WEIR_KUBE_ETCD_PORT:-12379}"
+KUBE_ETCD_PEER_PORT="${WEIR_KUBE_ETCD_PEER_PORT:-12380}"
+
+_kube_t0=$(date +%s)
+log() { printf '[kube %3ss] %s\n' "$(( $(date +%s) - _kube_t0 ))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# step NAME CMD...: run CMD and log how long it took.
+step() {
+  local name=$1 t0; shift
+  t0=$(date +%s)
+  log "$name ..."
+  "$@"
+  log "$name done in $(( $(date +%s) - t0 ))s"
+}
+
+# Reproducible, path-free binaries; never let go fetch another toolchain.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
+export GOTOOLCHAIN=local
+
+# live_pid NAME: print the pid recorded in $KUBE_RUN/NAME.pid if that process is alive and still
+# runs the NAME binary (pids get reused, so the pid file alone proves nothing).
+live_pid() {
+  local pid exe
+  pid=$(cat "$KUBE_RUN/$1.pid" 2>/dev/null) || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)} # still ours after a rebuild replaced the binary
+  [[ ${exe##*/} == "$1" ]] && echo "$pid"
+}
+
+# port_in_use PORT: something already accepts connections on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
