@@ -6,7 +6,6 @@ export {
   pinnedVersions,
   pollUntil,
   selectKubernetesProvider,
-  type Availability,
   type KubernetesCluster,
   type KubernetesProvider,
   type PinnedVersions,
@@ -20,3 +19,4 @@ export {
   type KafkaBroker,
   type KafkaProvider,
 } from './components/kafka.ts';
+export { availableForTests, waitFor, type Availability } from './components/component.ts';

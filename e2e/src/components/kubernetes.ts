@@ -24,6 +24,8 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 
+import { availableForTests, waitFor, type Availability } from './component.ts';
+
 export const KubernetesProviderKind = {
   kubeconfig: 'kubeconfig',
   host: 'host',
@@ -206,18 +208,8 @@ export async function waitUntilServing(kubeConfig: KubeConfig, timeoutMs: number
   }
 }
 
-/** Retry `attempt` every `intervalMs` until it resolves; after `timeoutMs`, rethrow its last error. */
-export async function pollUntil<T>(attempt: () => Promise<T>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() >= deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+/** Retry `attempt` until it resolves; after `timeoutMs`, rethrow its last error. */
+export const pollUntil = waitFor;
 
 /**
  * Install a CRD from a YAML file (server-side apply, so concurrent test files and reruns agree),
@@ -245,20 +237,10 @@ export async function installCrd(kubeConfig: KubeConfig, file: PathLike, timeout
   }, timeoutMs);
 }
 
-export type Availability<T> =
-  { readonly available: true; readonly component: T } | { readonly available: false; readonly reason: string };
-
 /**
  * For test files: the cluster, or (outside CI only) a loud reason to skip. With CI=true a cluster
  * that cannot start fails the run instead.
  */
-export async function kubernetesForTests(): Promise<Availability<KubernetesCluster>> {
-  try {
-    return { available: true, component: await kubernetes() };
-  } catch (error) {
-    if (process.env.CI === 'true') throw error;
-    const reason = `Kubernetes unavailable, SKIPPING its tests (they fail when CI=true): ${error instanceof Error ? error.message : String(error)}`;
-    process.stderr.write(`\n!!! ${reason}\n\n`);
-    return { available: false, reason };
-  }
+export function kubernetesForTests(): Promise<Availability<KubernetesCluster>> {
+  return availableForTests('Kubernetes', kubernetes);
 }
