@@ -63,9 +63,9 @@ kind: ## build kind (pinned, cached)
 # Real components for the tests (scripts in e2e/infra/; each step skipped when already done).
 .PHONY: docker docker-down base-images kafka kafka-down
 
-infra-up: ## start every real component the tests use: docker, base images, kafka, kube (idempotent)
+infra-up: ## start every real component the tests use: docker, base images, kafka, kube; build helm, kind (idempotent)
 	e2e/infra/up.sh
-	$(MAKE) --no-print-directory kube-up
+	$(MAKE) --no-print-directory kube-up helm kind
 
 infra-down: ## stop them all, even if one fails (Kafka data wiped; downloads and images stay cached)
 	status=0; $(MAKE) --no-print-directory kube-down || status=1; e2e/infra/down.sh || status=1; exit $$status

@@ -13,6 +13,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kuber
 import {
   defaultK3sImage,
   kubernetesForTests,
+  kubernetesTools,
   parsePinnedVersions,
   pinnedVersions,
   pollUntil,
@@ -218,5 +219,21 @@ describe('kubernetes() against a real control plane', { skip: cluster.available 
     assert.equal(owner?.kind, 'ReplicaSet');
     const rs = await apps.readNamespacedReplicaSet({ namespace, name: owner.name });
     assert.equal(rs.metadata?.ownerReferences?.[0]?.name, 'smoke');
+  });
+});
+
+describe('helm and kind, built from the Go module proxy', () => {
+  const run = promisify(execFile);
+  const tools = kubernetesTools();
+  const pinned = pinnedVersions();
+
+  it('helm is the pinned version', async () => {
+    const { stdout } = await run(tools.helm, ['version', '--short']);
+    assert.match(stdout, new RegExp(`^${pinned.helm.replaceAll('.', '\\.')}\\b`));
+  });
+
+  it('kind is the pinned version', async () => {
+    const { stdout } = await run(tools.kind, ['version']);
+    assert.match(stdout, new RegExp(`^kind ${pinned.kind.replaceAll('.', '\\.')} `));
   });
 });
