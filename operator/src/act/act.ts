@@ -1,0 +1,60 @@
+// Act: carries out a decision's actions through the ports. Every action is idempotent, so a
+// restarted operator may repeat the last pass's actions safely.
+import { randomBytes } from 'node:crypto';
+import type { Action } from '../decide/types.ts';
+import type { StreamApplication } from '../model.ts';
+import type { KubePort } from '../ports.ts';
+import type { AppRef, RuntimePort } from '../runtime/client.ts';
+import { appManifests, FINALIZER, tokenSecret, type AppIdentity } from './manifests.ts';
+
+export interface ActPorts {
+  kube: KubePort;
+  runtime: RuntimePort;
+  log: (msg: string) => void;
+}
+
+export async function act(ports: ActPorts, app: StreamApplication, actions: readonly Action[]): Promise<void> {
+  const id: AppIdentity = {
+    name: app.metadata.name ?? '',
+    namespace: app.metadata.namespace ?? '',
+    uid: app.metadata.uid ?? '',
+  };
+  const ref: AppRef = { namespace: id.namespace, name: id.name };
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'apply':
+        await ports.kube.createIfAbsent(tokenSecret(id, randomBytes(32).toString('base64url')));
+        await ports.kube.apply(
+          appManifests(id, a.spec, {
+            specHash: a.specHash,
+            ...(a.restoreFrom === undefined ? {} : { restoreFrom: a.restoreFrom }),
+          }),
+        );
+        break;
+      case 'deleteWorkloads':
+        await ports.kube.deleteWorkloads(id.namespace, id.name);
+        break;
+      case 'triggerSavepoint':
+        try {
+          await ports.runtime.triggerSavepoint(ref, { requestId: a.id, stop: a.stop, trigger: a.trigger });
+        } catch (err) {
+          // Recorded in status already; the next pass asks for it again or records the failure.
+          ports.log(
+            `savepoint ${a.id} of ${id.namespace}/${id.name} not accepted: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+        break;
+      case 'disposeSavepoint':
+        try {
+          await ports.runtime.disposeSavepoint(ref, a.path);
+        } catch (err) {
+          // Best effort: a leftover savepoint costs storage, never correctness.
+          ports.log(`could not dispose ${a.path}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        break;
+      case 'removeFinalizer':
+        await ports.kube.setFinalizer(app, FINALIZER, false);
+        break;
+    }
+  }
+}

@@ -1,0 +1,338 @@
+// The Kubernetes objects one StreamApplication owns, as pure functions of its spec. Applied with
+// server-side apply; the Secret with the runtime token is created once and never rewritten.
+import { API_VERSION, KIND, type StreamApplicationSpec } from '../model.ts';
+
+export const FIELD_MANAGER = 'weir-operator';
+export const FINALIZER = 'weir.dev/finalizer';
+export const SPEC_HASH_ANNOTATION = 'weir.dev/spec-hash';
+export const RESTORE_ANNOTATION = 'weir.dev/restore-from';
+export const RUNTIME_API_PORT = 8081;
+const STATE_MOUNT = '/var/lib/weir';
+const RUNTIME_UID = 10001;
+
+export interface AppIdentity {
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller: boolean;
+      blockOwnerDeletion: boolean;
+    }[];
+  };
+  [field: string]: unknown;
+}
+
+export const names = (app: string) => ({
+  config: `${app}-config`,
+  token: `${app}-runtime-token`,
+  coordinator: `${app}-coordinator`,
+  workers: `${app}-worker`,
+  workersService: `${app}-workers`,
+  state: `${app}-state`,
+});
+
+/** Labels selecting every pod of an app, or of one component. */
+export function selectorLabels(app: string, component?: 'coordinator' | 'worker'): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'weir-app',
+    'app.kubernetes.io/instance': app,
+    ...(component === undefined ? {} : { 'app.kubernetes.io/component': component }),
+  };
+}
+
+export function selectorString(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+function labels(
+  app: string,
+  spec: StreamApplicationSpec,
+  component?: 'coordinator' | 'worker',
+): Record<string, string> {
+  const tag = /:([\w][\w.-]{0,127})$/.exec(spec.image)?.[1];
+  return {
+    ...selectorLabels(app, component),
+    'app.kubernetes.io/part-of': 'weir',
+    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+    ...(tag === undefined ? {} : { 'app.kubernetes.io/version': tag }),
+  };
+}
+
+function meta(id: AppIdentity, name: string, objLabels: Record<string, string>, annotations?: Record<string, string>) {
+  return {
+    name,
+    namespace: id.namespace,
+    labels: objLabels,
+    ...(annotations === undefined ? {} : { annotations }),
+    ownerReferences: [
+      { apiVersion: API_VERSION, kind: KIND, name: id.name, uid: id.uid, controller: true, blockOwnerDeletion: true },
+    ],
+  };
+}
+
+const restrictedContainer = {
+  runAsNonRoot: true,
+  runAsUser: RUNTIME_UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+const restrictedPod = {
+  runAsNonRoot: true,
+  runAsUser: RUNTIME_UID,
+  runAsGroup: RUNTIME_UID,
+  fsGroup: RUNTIME_UID,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export interface Deployment {
+  specHash: string;
+  restoreFrom?: string;
+}
+
+/** The runtime's configuration: everything but secrets, which come from Secrets as env or files. */
+export function runtimeConfig(id: AppIdentity, spec: StreamApplicationSpec, d: Deployment): Record<string, unknown> {
+  return {
+    app: { name: id.name, namespace: id.namespace },
+    parallelism: spec.parallelism,
+    maxParallelism: spec.maxParallelism,
+    checkpoints: {
+      intervalSeconds: spec.checkpoints.intervalSeconds,
+      retained: spec.checkpoints.retained,
+      dir: `${STATE_MOUNT}/checkpoints`,
+    },
+    savepoints: { dir: `${STATE_MOUNT}/savepoints` },
+    restoreFrom: d.restoreFrom ?? null,
+    allowNonRestoredState: spec.allowNonRestoredState,
+    kafka:
+      spec.kafka === undefined
+        ? null
+        : {
+            bootstrapServers: spec.kafka.bootstrapServers,
+            tls: spec.kafka.tls?.enabled ?? false,
+            sasl: spec.kafka.sasl?.mechanism ?? null,
+          },
+    config: spec.config ?? {},
+    controlApi: { port: RUNTIME_API_PORT },
+    coordinator: `${names(id.name).coordinator}.${id.namespace}.svc:${RUNTIME_API_PORT}`,
+    specHash: d.specHash,
+  };
+}
+
+function env(id: AppIdentity, spec: StreamApplicationSpec, role: 'coordinator' | 'worker'): unknown[] {
+  const n = names(id.name);
+  const out: unknown[] = [
+    { name: 'WEIR_ROLE', value: role },
+    { name: 'WEIR_CONFIG', value: '/etc/weir/runtime.json' },
+    { name: 'WEIR_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'WEIR_RUNTIME_TOKEN', valueFrom: { secretKeyRef: { name: n.token, key: 'token' } } },
+  ];
+  if (spec.entrypoint !== undefined) out.push({ name: 'WEIR_ENTRYPOINT', value: spec.entrypoint });
+  const sasl = spec.kafka?.sasl;
+  if (sasl !== undefined) {
+    out.push(
+      {
+        name: 'WEIR_KAFKA_USERNAME',
+        valueFrom: { secretKeyRef: { name: sasl.secretRef.name, key: sasl.secretRef.usernameKey } },
+      },
+      {
+        name: 'WEIR_KAFKA_PASSWORD',
+        valueFrom: { secretKeyRef: { name: sasl.secretRef.name, key: sasl.secretRef.passwordKey } },
+      },
+    );
+  }
+  return out;
+}
+
+function tlsVolumes(spec: StreamApplicationSpec): { volumes: unknown[]; mounts: unknown[] } {
+  const tls = spec.kafka?.tls;
+  const refs = [
+    ['ca', tls?.caSecretRef],
+    ['cert', tls?.certSecretRef],
+    ['key', tls?.keySecretRef],
+  ] as const;
+  const volumes: unknown[] = [];
+  const mounts: unknown[] = [];
+  for (const [file, ref] of refs) {
+    if (ref === undefined) continue;
+    volumes.push({
+      name: `kafka-${file}`,
+      secret: { secretName: ref.name, items: [{ key: ref.key, path: `${file}.pem` }], defaultMode: 0o440 },
+    });
+    mounts.push({
+      name: `kafka-${file}`,
+      mountPath: `/etc/weir/kafka/${file}.pem`,
+      subPath: `${file}.pem`,
+      readOnly: true,
+    });
+  }
+  return { volumes, mounts };
+}
+
+function podTemplate(id: AppIdentity, spec: StreamApplicationSpec, d: Deployment, role: 'coordinator' | 'worker') {
+  const n = names(id.name);
+  const tls = tlsVolumes(spec);
+  const claim = spec.checkpoints.storage.existingClaim ?? n.state;
+  const resources = role === 'coordinator' ? spec.coordinator.resources : spec.workers.resources;
+  return {
+    metadata: {
+      labels: labels(id.name, spec, role),
+      annotations: {
+        [SPEC_HASH_ANNOTATION]: d.specHash,
+        ...(d.restoreFrom === undefined ? {} : { [RESTORE_ANNOTATION]: d.restoreFrom }),
+      },
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPod,
+      terminationGracePeriodSeconds: 60,
+      containers: [
+        {
+          name: role,
+          image: spec.image,
+          ...(spec.imagePullPolicy === undefined ? {} : { imagePullPolicy: spec.imagePullPolicy }),
+          args: [role],
+          env: env(id, spec, role),
+          ports:
+            role === 'coordinator'
+              ? [{ name: 'control', containerPort: RUNTIME_API_PORT }]
+              : [{ name: 'exchange', containerPort: 8082 }],
+          ...(role === 'coordinator'
+            ? { readinessProbe: { httpGet: { path: '/v1/health', port: 'control' }, periodSeconds: 5 } }
+            : {}),
+          ...(resources === undefined ? {} : { resources }),
+          securityContext: restrictedContainer,
+          volumeMounts: [
+            { name: 'config', mountPath: '/etc/weir', readOnly: true },
+            { name: 'state', mountPath: STATE_MOUNT },
+            { name: 'tmp', mountPath: '/tmp' },
+            ...tls.mounts,
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'config', configMap: { name: n.config } },
+        { name: 'state', persistentVolumeClaim: { claimName: claim } },
+        { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+        ...tls.volumes,
+      ],
+    },
+  };
+}
+
+/** Everything applied for one deployment of the app, in apply order. */
+export function appManifests(id: AppIdentity, spec: StreamApplicationSpec, d: Deployment): KubeObject[] {
+  const n = names(id.name);
+  const ann = {
+    [SPEC_HASH_ANNOTATION]: d.specHash,
+    ...(d.restoreFrom === undefined ? {} : { [RESTORE_ANNOTATION]: d.restoreFrom }),
+  };
+  const objects: KubeObject[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(id, n.config, labels(id.name, spec)),
+      data: {
+        'runtime.json': JSON.stringify(runtimeConfig(id, spec, d), null, 2),
+        ...(spec.pipeline === undefined ? {} : { 'pipeline.json': JSON.stringify(spec.pipeline, null, 2) }),
+      },
+    },
+  ];
+  if (spec.checkpoints.storage.existingClaim === undefined) {
+    // Not owned by the app: deleting the app must not delete its savepoints (the final one included).
+    const { ownerReferences: _notOwned, ...pvcMeta } = meta(id, n.state, labels(id.name, spec));
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: pvcMeta,
+      spec: {
+        // Coordinator and workers share it; on a multi-node cluster use a ReadWriteMany class or existingClaim.
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: spec.checkpoints.storage.size } },
+        ...(spec.checkpoints.storage.storageClassName === undefined
+          ? {}
+          : { storageClassName: spec.checkpoints.storage.storageClassName }),
+      },
+    });
+  }
+  objects.push(
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(id, n.coordinator, labels(id.name, spec, 'coordinator')),
+      spec: {
+        selector: selectorLabels(id.name, 'coordinator'),
+        ports: [{ name: 'control', port: RUNTIME_API_PORT, targetPort: 'control' }],
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(id, n.workersService, labels(id.name, spec, 'worker')),
+      spec: {
+        clusterIP: 'None',
+        publishNotReadyAddresses: true,
+        selector: selectorLabels(id.name, 'worker'),
+        ports: [{ name: 'exchange', port: 8082, targetPort: 'exchange' }],
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(id, n.coordinator, labels(id.name, spec, 'coordinator'), ann),
+      spec: {
+        replicas: 1,
+        // Never two coordinators of one app: the old pod goes before the new one starts.
+        strategy: { type: 'Recreate' },
+        selector: { matchLabels: selectorLabels(id.name, 'coordinator') },
+        template: podTemplate(id, spec, d, 'coordinator'),
+      },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: meta(id, n.workers, labels(id.name, spec, 'worker'), ann),
+      spec: {
+        replicas: spec.parallelism,
+        serviceName: n.workersService,
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: selectorLabels(id.name, 'worker') },
+        template: podTemplate(id, spec, d, 'worker'),
+      },
+    },
+  );
+  return objects;
+}
+
+/** The Secret with the runtime API token; created once (never re-applied, so the token is stable). */
+export function tokenSecret(id: AppIdentity, token: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(id, names(id.name).token, {
+      ...selectorLabels(id.name),
+      'app.kubernetes.io/managed-by': FIELD_MANAGER,
+    }),
+    type: 'Opaque',
+    stringData: { token },
+  };
+}

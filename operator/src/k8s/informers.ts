@@ -1,0 +1,193 @@
+// Informers on StreamApplications and the workloads they own. Events only enqueue keys; a failed
+// watch is restarted with backoff (the process never exits because of it).
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1Deployment,
+  type V1Pod,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../act/manifests.ts';
+import { GROUP, PLURAL, VERSION } from '../model.ts';
+
+export interface WorkloadCaches {
+  statefulSets: ObjectCache<V1StatefulSet>;
+  deployments: ObjectCache<V1Deployment>;
+  pods: ObjectCache<V1Pod>;
+}
+
+/** Namespaces to watch: every namespace, or a list. */
+export type WatchScope = { all: true } | { all: false; namespaces: string[] };
+
+interface Managed<T extends KubernetesObject> {
+  informer: Informer<T> & ObjectCache<T>;
+  name: string;
+}
+
+/** Merges one informer per namespace into one cache. */
+class MultiCache<T extends KubernetesObject> implements ObjectCache<T> {
+  readonly #parts: (ObjectCache<T> & { ns: string | undefined })[] = [];
+  add(ns: string | undefined, cache: ObjectCache<T>): void {
+    this.#parts.push(Object.assign(cache, { ns }));
+  }
+  get(name: string, namespace?: string): T | undefined {
+    for (const p of this.#parts) {
+      if (p.ns !== undefined && p.ns !== namespace) continue;
+      const hit = p.get(name, namespace);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+  list(namespace?: string): readonly T[] {
+    return this.#parts
+      .filter((p) => p.ns === undefined || namespace === undefined || p.ns === namespace)
+      .flatMap((p) => p.list(namespace));
+  }
+}
+
+export interface InformerSet {
+  caches: WorkloadCaches;
+  /** The apps' cache: only for listing keys to resync; reconcile reads the app fresh. */
+  apps: ObjectCache<KubernetesObject>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const ownedSelector = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
+
+export function makeInformers(
+  kc: KubeConfig,
+  scope: WatchScope,
+  enqueue: (key: string) => void,
+  log: (msg: string) => void,
+): InformerSet {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const namespaces: (string | undefined)[] = scope.all ? [undefined] : scope.namespaces;
+  const managed: Managed<KubernetesObject>[] = [];
+  const appCache = new MultiCache<KubernetesObject>();
+  const stsCache = new MultiCache<V1StatefulSet>();
+  const depCache = new MultiCache<V1Deployment>();
+  const podCache = new MultiCache<V1Pod>();
+
+  const keyOfOwner = (obj: KubernetesObject): string | undefined => {
+    const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === 'StreamApplication' && o.controller === true);
+    const instance = obj.metadata?.labels?.['app.kubernetes.io/instance'];
+    const name = owner?.name ?? instance;
+    return name === undefined ? undefined : `${obj.metadata?.namespace ?? ''}/${name}`;
+  };
+
+  for (const ns of namespaces) {
+    const where = ns === undefined ? '' : `/namespaces/${ns}`;
+    const appInformer = makeInformer<KubernetesObject>(
+      kc,
+      `/apis/${GROUP}/${VERSION}${where}/${PLURAL}`,
+      () =>
+        (ns === undefined
+          ? custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+          : custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace: ns,
+              plural: PLURAL,
+            })) as Promise<KubernetesListObject<KubernetesObject>>,
+    );
+    const onApp = (obj: KubernetesObject) => {
+      enqueue(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
+    };
+    appInformer.on('add', onApp);
+    appInformer.on('update', onApp);
+    appInformer.on('delete', onApp);
+    appCache.add(ns, appInformer);
+    managed.push({
+      informer: appInformer,
+      name: `streamapplications${where}`,
+    });
+
+    const sts = makeInformer<V1StatefulSet>(
+      kc,
+      `/apis/apps/v1${where}/statefulsets`,
+      () =>
+        ns === undefined
+          ? apps.listStatefulSetForAllNamespaces({ labelSelector: ownedSelector })
+          : apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: ownedSelector }),
+      ownedSelector,
+    );
+    const dep = makeInformer<V1Deployment>(
+      kc,
+      `/apis/apps/v1${where}/deployments`,
+      () =>
+        ns === undefined
+          ? apps.listDeploymentForAllNamespaces({ labelSelector: ownedSelector })
+          : apps.listNamespacedDeployment({ namespace: ns, labelSelector: ownedSelector }),
+      ownedSelector,
+    );
+    const podSelector = 'app.kubernetes.io/name=weir-app';
+    const pods = makeInformer<V1Pod>(
+      kc,
+      `/api/v1${where}/pods`,
+      () =>
+        ns === undefined
+          ? core.listPodForAllNamespaces({ labelSelector: podSelector })
+          : core.listNamespacedPod({ namespace: ns, labelSelector: podSelector }),
+      podSelector,
+    );
+    for (const [inf, cache, label] of [
+      [sts, stsCache, 'statefulsets'],
+      [dep, depCache, 'deployments'],
+      [pods, podCache, 'pods'],
+    ] as const) {
+      const onOwned = (obj: KubernetesObject) => {
+        const key = keyOfOwner(obj);
+        if (key !== undefined) enqueue(key);
+      };
+      const i = inf as unknown as Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+      i.on('add', onOwned);
+      i.on('update', onOwned);
+      i.on('delete', onOwned);
+      (cache as MultiCache<KubernetesObject>).add(ns, i);
+      managed.push({ informer: i, name: `${label}${where}` });
+    }
+  }
+
+  let stopped = false;
+  const restartDelays = new Map<string, number>();
+  for (const m of managed) {
+    m.informer.on('error', (err: unknown) => {
+      if (stopped) return;
+      const delay = Math.min(30_000, (restartDelays.get(m.name) ?? 500) * 2);
+      restartDelays.set(m.name, delay);
+      log(`watch of ${m.name} failed (${err instanceof Error ? err.message : String(err)}); relisting in ${delay} ms`);
+      setTimeout(() => {
+        if (!stopped)
+          m.informer.start().catch((e: unknown) => {
+            log(`relist of ${m.name} failed: ${e instanceof Error ? e.message : String(e)}`);
+          });
+      }, delay).unref();
+    });
+    m.informer.on('connect', () => restartDelays.delete(m.name));
+  }
+
+  return {
+    caches: { statefulSets: stsCache, deployments: depCache, pods: podCache },
+    apps: appCache,
+    async start() {
+      // Workload caches first, so the first reconciles see what already exists.
+      const workloadInformers = managed.filter((m) => !m.name.startsWith('streamapplications'));
+      await Promise.all(workloadInformers.map((m) => m.informer.start()));
+      await Promise.all(managed.filter((m) => m.name.startsWith('streamapplications')).map((m) => m.informer.start()));
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all(managed.map((m) => m.informer.stop()));
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// Stands in for the kubelet and the runtime pods on a control plane without nodes: a worker
+// StatefulSet that exists is a running job in the fake runtime (started from the restore path the
+// operator annotated); once it is deleted, the job is gone.
+import {
+  AppsV1Api,
+  CoreV1Api,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
+import { names, RESTORE_ANNOTATION, SPEC_HASH_ANNOTATION } from '../../act/manifests.ts';
+import type { FakeRuntime } from '../../runtime/testing/fake-runtime.ts';
+
+export class PodSimulator {
+  readonly #apps: AppsV1Api;
+  readonly #core: CoreV1Api;
+  readonly #fake: FakeRuntime;
+  readonly #namespace: string;
+  readonly #kc: KubeConfig;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #informer: Informer<V1StatefulSet> | undefined;
+
+  constructor(kc: KubeConfig, fake: FakeRuntime, namespace: string) {
+    this.#kc = kc;
+    this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#fake = fake;
+    this.#namespace = namespace;
+  }
+
+  /** Event-driven variant for many apps (the benchmark): a watch instead of listing every tick. */
+  async watch(): Promise<void> {
+    const ns = this.#namespace;
+    const informer = makeInformer<V1StatefulSet>(this.#kc, `/apis/apps/v1/namespaces/${ns}/statefulsets`, () =>
+      this.#apps.listNamespacedStatefulSet({ namespace: ns }),
+    );
+    const onChange = (sts: V1StatefulSet) => {
+      void this.#startIfChanged(sts).catch(() => undefined);
+    };
+    informer.on('add', onChange);
+    informer.on('update', onChange);
+    informer.on('delete', (sts) => {
+      const app = sts.metadata?.labels?.['app.kubernetes.io/instance'];
+      if (app !== undefined) this.#fake.stopJob(`${ns}/${app}`);
+    });
+    informer.on('error', () => {
+      setTimeout(() => void informer.start().catch(() => undefined), 500);
+    });
+    this.#informer = informer;
+    await informer.start();
+  }
+
+  start(intervalMs = 50): void {
+    const loop = async () => {
+      if (this.#running) return;
+      this.#running = true;
+      try {
+        await this.sync();
+      } catch {
+        // The next tick tries again; a simulator hiccup must not fail a test by itself.
+      } finally {
+        this.#running = false;
+      }
+    };
+    this.#timer = setInterval(() => void loop(), intervalMs);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    void this.#informer?.stop();
+  }
+
+  async sync(): Promise<void> {
+    const list = await this.#apps.listNamespacedStatefulSet({ namespace: this.#namespace });
+    const seen = new Set<string>();
+    for (const sts of list.items) {
+      const key = await this.#startIfChanged(sts);
+      if (key !== undefined) seen.add(key);
+    }
+    for (const key of [...this.#fake.jobs.keys()]) {
+      if (key.startsWith(`${this.#namespace}/`) && !seen.has(key)) this.#fake.stopJob(key);
+    }
+  }
+
+  /** Starts (or restarts) the job a StatefulSet stands for; returns its app key. */
+  async #startIfChanged(sts: V1StatefulSet): Promise<string | undefined> {
+    const app = sts.metadata?.labels?.['app.kubernetes.io/instance'];
+    if (app === undefined || sts.metadata?.deletionTimestamp !== undefined) return undefined;
+    const key = `${this.#namespace}/${app}`;
+    const specHash = sts.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+    const restoredFrom = sts.metadata?.annotations?.[RESTORE_ANNOTATION];
+    const job = this.#fake.jobs.get(key);
+    if (job?.specHash === specHash && job?.restoredFrom === restoredFrom) return key;
+    const image = sts.spec?.template.spec?.containers[0]?.image;
+    const secret = await this.#core
+      .readNamespacedSecret({ name: names(app).token, namespace: this.#namespace })
+      .catch(() => undefined);
+    const raw = secret?.data?.token;
+    const token = raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8');
+    this.#fake.startJob(key, {
+      ...(image === undefined ? {} : { image }),
+      ...(specHash === undefined ? {} : { specHash }),
+      ...(restoredFrom === undefined ? {} : { restoredFrom }),
+      ...(token === undefined ? {} : { token }),
+    });
+    return key;
+  }
+}

@@ -1,0 +1,81 @@
+// Observe: what decide needs from the cluster and the runtime, gathered in one place.
+import { needsCompatibilityCheck } from '../decide/decide.ts';
+import { deploymentHash } from '../decide/spec-diff.ts';
+import type { DecideInput, Observed } from '../decide/types.ts';
+import type { StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
+import type { KubePort } from '../ports.ts';
+import type { AppRef, RuntimePort } from '../runtime/client.ts';
+import type { CompatibilityResult, SavepointStatus } from '../runtime/types.ts';
+
+export interface ObservePorts {
+  kube: KubePort;
+  runtime: RuntimePort;
+  now: () => number;
+}
+
+/** Verdicts of the pre-flight check, by app uid and spec hash, so it runs once per desired spec. */
+export class CompatibilityVerdicts {
+  readonly #byKey = new Map<string, CompatibilityResult>();
+  get(uid: string, hash: string): CompatibilityResult | undefined {
+    return this.#byKey.get(`${uid}/${hash}`);
+  }
+  set(uid: string, hash: string, v: CompatibilityResult): void {
+    if (this.#byKey.size > 10_000) this.#byKey.clear();
+    this.#byKey.set(`${uid}/${hash}`, v);
+  }
+}
+
+export async function observe(
+  ports: ObservePorts,
+  app: AppRef & { uid: string },
+  spec: StreamApplicationSpec | undefined,
+  status: StreamApplicationStatus,
+  partial: Omit<DecideInput, 'observed'>,
+  verdicts: CompatibilityVerdicts,
+): Promise<Observed> {
+  const workloads = ports.kube.workloads(app.namespace, app.name);
+  // No workloads, no runtime to ask (saves a round trip per settled or suspended app).
+  const runtime = workloads.present ? await ports.runtime.view(app) : undefined;
+  const observed: Observed = { nowMs: ports.now(), workloads, ...(runtime === undefined ? {} : { runtime }) };
+
+  const pending = status.pendingSavepoint;
+  if (pending !== undefined && runtime !== undefined) {
+    let sp: SavepointStatus | undefined = await ports.runtime.savepoint(app, pending.triggerId);
+    if (sp === undefined) {
+      // Recorded but never reached the runtime (e.g. the operator restarted in between):
+      // the trigger is idempotent on its id, so ask again.
+      try {
+        sp = await ports.runtime.triggerSavepoint(app, {
+          requestId: pending.triggerId,
+          stop: pending.trigger !== 'manual' && pending.trigger !== 'periodic',
+          trigger: pending.trigger,
+        });
+      } catch (err) {
+        sp = {
+          id: pending.triggerId,
+          state: 'FAILED',
+          error: `the runtime refused the savepoint: ${err instanceof Error ? err.message : String(err)}`,
+        };
+      }
+    }
+    observed.savepoint = sp;
+  }
+
+  if (spec !== undefined && runtime !== undefined && needsCompatibilityCheck({ ...partial, observed })) {
+    const hash = deploymentHash(spec);
+    let verdict = verdicts.get(app.uid, hash);
+    if (verdict === undefined) {
+      const snapshot = runtime.checkpoints.lastCompleted?.path ?? status.checkpoints?.lastCompleted?.path;
+      verdict = await ports.runtime.checkCompatibility(app, {
+        image: spec.image,
+        ...(spec.pipeline === undefined ? {} : { pipeline: spec.pipeline }),
+        ...(spec.entrypoint === undefined ? {} : { entrypoint: spec.entrypoint }),
+        ...(snapshot === undefined ? {} : { savepointPath: snapshot }),
+        allowNonRestoredState: spec.allowNonRestoredState,
+      });
+      if (verdict !== undefined) verdicts.set(app.uid, hash, verdict);
+    }
+    if (verdict !== undefined) observed.compatibility = { ...verdict, specHash: hash };
+  }
+  return observed;
+}

@@ -1,0 +1,28 @@
+// The operator's narrow ports to the outside world; k8s/ and runtime/ implement them.
+import type { KubeObject } from './act/manifests.ts';
+import type { StreamApplication, StreamApplicationStatus } from './model.ts';
+
+export interface Workloads {
+  present: boolean;
+  specHash?: string;
+  podsRemaining: number;
+}
+
+export interface KubePort {
+  /** Reads the app fresh from the API server (level-based: never trust an event's payload). */
+  getApp(namespace: string, name: string): Promise<StreamApplication | undefined>;
+  workloads(namespace: string, name: string): Workloads;
+  /** Server-side apply, in order. */
+  apply(objects: KubeObject[]): Promise<void>;
+  /** Creates the object unless it exists (for the token Secret: never rotated by a re-apply). */
+  createIfAbsent(object: KubeObject): Promise<void>;
+  deleteWorkloads(namespace: string, name: string): Promise<void>;
+  /**
+   * Writes status (fields set to undefined are removed), guarded by the app's resourceVersion.
+   * Returns the updated app.
+   */
+  writeStatus(app: StreamApplication, status: StreamApplicationStatus, removed: string[]): Promise<StreamApplication>;
+  setFinalizer(app: StreamApplication, finalizer: string, present: boolean): Promise<StreamApplication | undefined>;
+  event(app: StreamApplication, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
+  readSecretValue(namespace: string, name: string, key: string): Promise<string | undefined>;
+}

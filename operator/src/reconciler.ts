@@ -1,0 +1,174 @@
+// One reconcile pass: observe → decide → record (status first: a write-ahead log) → act.
+import { act } from './act/act.ts';
+import { FINALIZER, selectorLabels, selectorString } from './act/manifests.ts';
+import { currentPhase, decide } from './decide/decide.ts';
+import { canonicalJson } from './decide/spec-diff.ts';
+import { defaultTuning, type Decision, type Phase, type Tuning } from './decide/types.ts';
+import {
+  formatErrors,
+  validateStreamApplication,
+  type StreamApplication,
+  type StreamApplicationStatus,
+} from './model.ts';
+import { CompatibilityVerdicts, observe } from './observe/observe.ts';
+import type { KubePort } from './ports.ts';
+import type { RuntimePort } from './runtime/client.ts';
+import { conditionsFor } from './status/conditions.ts';
+import { applyStatusPatch } from './status/patch.ts';
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+  /** Set when the pass changed the phase. */
+  transition?: { from: Phase; to: Phase; phaseSeconds?: number };
+  phase?: Phase;
+}
+
+export interface ReconcilerDeps {
+  kube: KubePort;
+  runtime: RuntimePort;
+  now?: () => number;
+  tuning?: Partial<Tuning>;
+  log?: (msg: string) => void;
+}
+
+export class Reconciler {
+  readonly #deps: Required<Omit<ReconcilerDeps, 'tuning'>> & { tuning: Tuning };
+  readonly #verdicts = new CompatibilityVerdicts();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = {
+      kube: deps.kube,
+      runtime: deps.runtime,
+      now: deps.now ?? Date.now,
+      log: deps.log ?? (() => undefined),
+      tuning: { ...defaultTuning, ...deps.tuning },
+    };
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = '', name = ''] = key.split('/');
+    const { kube } = this.#deps;
+    let app = await kube.getApp(namespace, name);
+    if (app === undefined) return {};
+    const deleting = app.metadata.deletionTimestamp !== undefined;
+    if (deleting && !(app.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    if (!deleting && !(app.metadata.finalizers ?? []).includes(FINALIZER)) {
+      app = (await kube.setFinalizer(app, FINALIZER, true)) ?? app;
+    }
+
+    const validation = validateStreamApplication({
+      apiVersion: app.apiVersion,
+      kind: app.kind,
+      metadata: { name: app.metadata.name },
+      spec: app.spec,
+    });
+    const spec = validation.ok ? validation.value.spec : undefined;
+    const status: StreamApplicationStatus = app.status ?? {};
+    const generation = app.metadata.generation ?? 0;
+    const partial = {
+      generation,
+      deleting,
+      spec,
+      validationErrors: validation.ok ? [] : validation.errors.map((e) => ({ path: e.path, message: e.message })),
+      status,
+      tuning: this.#deps.tuning,
+    };
+    const observed = await observe(
+      { kube, runtime: this.#deps.runtime, now: this.#deps.now },
+      { namespace, name, uid: app.metadata.uid ?? '' },
+      spec,
+      status,
+      partial,
+      this.#verdicts,
+    );
+    const decision = decide({ ...partial, observed });
+    const from = currentPhase(status.phase);
+    const nowIso = new Date(observed.nowMs).toISOString();
+
+    const next = this.#nextStatus(
+      status,
+      decision,
+      generation,
+      nowIso,
+      spec?.parallelism ?? status.replicas ?? 0,
+      name,
+    );
+    const removed = Object.keys(status).filter((k) => !(k in next));
+    const changed = canonicalJson(next) !== canonicalJson(status);
+    if (changed && !decision.actions.some((a) => a.kind === 'removeFinalizer')) {
+      app = await kube.writeStatus(app, next, removed);
+    }
+    if (decision.phase !== from) {
+      await this.#event(
+        app,
+        decision.warning === true ? 'Warning' : 'Normal',
+        decision.reason,
+        `${from} → ${decision.phase}: ${decision.message}`,
+      );
+    } else if (newlyStalled(status, decision) || (decision.warning === true && reasonChanged(status, decision))) {
+      await this.#event(
+        app,
+        'Warning',
+        decision.stalled?.reason ?? decision.reason,
+        decision.stalled?.message ?? decision.message,
+      );
+    }
+    await act({ kube, runtime: this.#deps.runtime, log: this.#deps.log }, app, decision.actions);
+
+    const started = status.phaseStartedAt === undefined ? undefined : Date.parse(status.phaseStartedAt);
+    return {
+      ...(decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs }),
+      phase: decision.phase,
+      ...(decision.phase === from
+        ? {}
+        : {
+            transition: {
+              from,
+              to: decision.phase,
+              ...(started === undefined ? {} : { phaseSeconds: (observed.nowMs - started) / 1000 }),
+            },
+          }),
+    };
+  }
+
+  #nextStatus(
+    status: StreamApplicationStatus,
+    decision: Decision,
+    generation: number,
+    nowIso: string,
+    replicas: number,
+    name: string,
+  ): StreamApplicationStatus {
+    const next = applyStatusPatch(status, decision.patch);
+    next.phase = decision.phase;
+    next.observedGeneration = generation;
+    next.conditions = conditionsFor(decision.phase, decision, generation, status.conditions, nowIso);
+    next.replicas = decision.phase === 'Suspended' ? 0 : replicas;
+    next.selector = selectorString(selectorLabels(name, 'worker'));
+    return next;
+  }
+
+  async #event(app: StreamApplication, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    try {
+      await this.#deps.kube.event(app, { type, reason, message });
+    } catch (err) {
+      // Events are for people; losing one must not fail the pass.
+      this.#deps.log(
+        `event for ${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''} not recorded: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+}
+
+// Warnings are recorded once per cause, not on every pass that still sees it.
+function newlyStalled(status: StreamApplicationStatus, decision: Decision): boolean {
+  if (decision.stalled === undefined) return false;
+  const c = status.conditions?.find((x) => x.type === 'Stalled');
+  return c?.status !== 'True' || c.reason !== decision.stalled.reason;
+}
+
+function reasonChanged(status: StreamApplicationStatus, decision: Decision): boolean {
+  return status.conditions?.find((x) => x.type === 'Reconciling')?.reason !== decision.reason;
+}
+
+export { formatErrors };

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Ajv } from 'ajv';
+import { fetchTransport, RuntimeClient, type AppRef } from './client.ts';
+import { inlineRefs, runtimeApiDocument } from './openapi.ts';
+import type { FakeRuntime } from './testing/fake-runtime.ts';
+import { startFakeRuntime } from './testing/fake-runtime.ts';
+
+const app: AppRef = { namespace: 'ns', name: 'orders' };
+const key = 'ns/orders';
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('runtime client against the fake runtime (the OpenAPI contract)', () => {
+  let fake: FakeRuntime;
+  let client: RuntimeClient;
+  const ajv = new Ajv({ allErrors: true, validateFormats: false });
+  const schema = (name: string) => inlineRefs({ $ref: `#/components/schemas/${name}` }) as object;
+  const conforms = (name: string, value: unknown) => {
+    const ok = ajv.validate(schema(name), value);
+    assert.ok(ok, `${name}: ${ajv.errorsText()}`);
+  };
+
+  before(async () => {
+    fake = await startFakeRuntime({ checkpointIntervalMs: 20, savepointDelayMs: 20 });
+    client = new RuntimeClient(
+      fetchTransport((a) => fake.baseUrl(a)),
+      () => Promise.resolve('s3cret'),
+    );
+  });
+  after(() => fake.close());
+
+  it('the fake serves exactly the operations of the document', () => {
+    const documented = Object.values(runtimeApiDocument().paths).flatMap((m) =>
+      Object.values(m).map((o) => o.operationId),
+    );
+    assert.deepEqual([...fake.operationIds].sort(), documented.sort());
+  });
+
+  it('an app without a running job is unreachable, not an error', async () => {
+    assert.equal(await client.view({ namespace: 'ns', name: 'nothing' }), undefined);
+  });
+
+  it('rejects a wrong token', async () => {
+    fake.startJob(key, { token: 'other' });
+    await assert.rejects(client.triggerSavepoint(app, { requestId: 'r', stop: false, trigger: 'manual' }), /401/);
+    fake.stopJob(key);
+  });
+
+  it('reports job, checkpoints and event time that conform to the document', async () => {
+    fake.startJob(key, { specHash: 'abc', restoredFrom: 'sp-0', token: 's3cret' });
+    await until('a checkpoint', async () => ((await client.view(app))?.checkpoints.completedSinceStart ?? 0) > 0);
+    const view = await client.view(app);
+    assert.ok(view);
+    conforms('JobSummary', view.job);
+    conforms('CheckpointSummary', view.checkpoints);
+    conforms('EventTimeSummary', view.eventTime);
+    assert.equal(view.job.state, 'RUNNING');
+    assert.equal(view.job.restoredFrom, 'sp-0');
+  });
+
+  it('stop-with-savepoint is idempotent on requestId and stops the job when complete', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    const a = await client.triggerSavepoint(app, { requestId: 'up-1', stop: true, trigger: 'upgrade' });
+    const b = await client.triggerSavepoint(app, { requestId: 'up-1', stop: true, trigger: 'upgrade' });
+    conforms('SavepointStatus', a);
+    assert.equal(a.id, b.id);
+    await until('savepoint', async () => (await client.savepoint(app, 'up-1'))?.state === 'COMPLETED');
+    const done = await client.savepoint(app, 'up-1');
+    assert.match(done?.path ?? '', /up-1/);
+    assert.equal((await client.view(app))?.job.state, 'STOPPED');
+    assert.equal(fake.savepointsTaken.get(key)?.length, 1);
+  });
+
+  it('a failed savepoint leaves the job running', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    fake.faults(app).savepoint = 'fail';
+    await client.triggerSavepoint(app, { requestId: 'up-2', stop: true, trigger: 'upgrade' });
+    await until('failure', async () => (await client.savepoint(app, 'up-2'))?.state === 'FAILED');
+    assert.equal((await client.view(app))?.job.state, 'RUNNING');
+    fake.faults(app).savepoint = 'ok';
+  });
+
+  it('checks compatibility and disposes savepoints', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    const req = { image: 'weir/app:2', pipeline: {}, allowNonRestoredState: false };
+    assert.deepEqual(await client.checkCompatibility(app, req), { compatible: true, problems: [] });
+    fake.faults(app).incompatible = ['operator "sum" missing'];
+    const verdict = await client.checkCompatibility(app, req);
+    conforms('CompatibilityResult', verdict);
+    assert.equal(verdict?.compatible, false);
+    await client.disposeSavepoint(app, 'file:///sp/old');
+    assert.deepEqual(fake.disposed, ['file:///sp/old']);
+  });
+
+  it('rejects a request the document does not allow', async () => {
+    const res = await fetch(`${fake.baseUrl(app)}/v1/savepoints`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-weir-token': 's3cret' },
+      body: JSON.stringify({ requestId: 'x', stop: 'yes', trigger: 'upgrade' }),
+    });
+    assert.equal(res.status, 400);
+  });
+});

@@ -1,0 +1,337 @@
+// A fake of the runtime control API for tests only: serves exactly the operations of
+// ../openapi.yaml (routes and schemas are generated from it) for many apps at once, one base URL
+// per app, with failure switches to drive the operator down every edge of the lifecycle.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AppRef } from '../client.ts';
+import { inlineRefs, routePath, runtimeApiDocument } from '../openapi.ts';
+import type {
+  CheckpointSummary,
+  CompatibilityRequest,
+  CompatibilityResult,
+  EventTimeSummary,
+  JobSummary,
+  SavepointRequest,
+  SavepointStatus,
+} from '../types.ts';
+
+export interface Faults {
+  /** ok: completes after savepointDelayMs; fail: fails after it (the job keeps running); slow: never finishes. */
+  savepoint: 'ok' | 'fail' | 'slow';
+  /** Problems the compatibility check reports (empty = compatible). */
+  incompatible: string[];
+  jobFailed: boolean;
+  /** The job restarts continuously and never completes a checkpoint. */
+  crashLoop: boolean;
+  /** The watermark never advances. */
+  stallWatermark: boolean;
+  /** The job never leaves CREATED. */
+  neverRuns: boolean;
+  /** Runs of these images fail (a bad version to roll back from). */
+  failingImages: string[];
+}
+
+export const healthyFaults = (): Faults => ({
+  savepoint: 'ok',
+  incompatible: [],
+  jobFailed: false,
+  crashLoop: false,
+  stallWatermark: false,
+  neverRuns: false,
+  failingImages: [],
+});
+
+interface FakeSavepoint {
+  req: SavepointRequest;
+  readyAt: number;
+  settled?: SavepointStatus;
+}
+
+export interface FakeJob {
+  image: string | undefined;
+  specHash: string | undefined;
+  restoredFrom: string | undefined;
+  token: string | undefined;
+  startedAt: number;
+  stopped?: 'STOPPED' | 'CANCELED';
+  savepoints: Map<string, FakeSavepoint>;
+}
+
+/** One run of a job, as the pods would live it: for asserting that two versions never overlap. */
+export interface FakeRun {
+  app: string;
+  image: string | undefined;
+  specHash: string | undefined;
+  restoredFrom: string | undefined;
+  startedAt: number;
+  stoppedAt?: number;
+}
+
+export interface RecordedRequest {
+  app: string;
+  operationId: string;
+  body: unknown;
+}
+
+export interface FakeRuntimeOptions {
+  checkpointIntervalMs?: number;
+  savepointDelayMs?: number;
+}
+
+type Handler = (app: string, job: FakeJob | undefined, req: FastifyRequest, reply: FastifyReply) => unknown;
+
+export class FakeRuntime {
+  readonly jobs = new Map<string, FakeJob>();
+  readonly requests: RecordedRequest[] = [];
+  readonly runs: FakeRun[] = [];
+  readonly disposed: string[] = [];
+  /** Savepoints taken, by app, across job restarts (a savepoint outlives its job). */
+  readonly savepointsTaken = new Map<string, string[]>();
+  readonly #faults = new Map<string, Faults>();
+  readonly #app: FastifyInstance;
+  readonly #checkpointMs: number;
+  readonly #savepointMs: number;
+  #url = '';
+
+  constructor(opts: FakeRuntimeOptions = {}) {
+    this.#checkpointMs = opts.checkpointIntervalMs ?? 50;
+    this.#savepointMs = opts.savepointDelayMs ?? 50;
+    this.#app = Fastify({ logger: false });
+    this.#routes();
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  baseUrl(app: AppRef): string {
+    return `${this.#url}/apps/${app.namespace}/${app.name}`;
+  }
+
+  /** The failure switches of one app (mutable; new apps start healthy). */
+  faults(app: AppRef | string): Faults {
+    const key = typeof app === 'string' ? app : `${app.namespace}/${app.name}`;
+    let f = this.#faults.get(key);
+    if (f === undefined) {
+      f = healthyFaults();
+      this.#faults.set(key, f);
+    }
+    return f;
+  }
+
+  /** What a pod starting does: a new run of the job (restoring `restoredFrom`). */
+  startJob(key: string, run: { image?: string; specHash?: string; restoredFrom?: string; token?: string }): void {
+    this.#endRun(key);
+    this.runs.push({
+      app: key,
+      image: run.image,
+      specHash: run.specHash,
+      restoredFrom: run.restoredFrom,
+      startedAt: Date.now(),
+    });
+    this.jobs.set(key, {
+      image: run.image,
+      specHash: run.specHash,
+      restoredFrom: run.restoredFrom,
+      token: run.token,
+      startedAt: Date.now(),
+      savepoints: new Map(),
+    });
+  }
+
+  /** What the pods going away does: the runtime stops answering for that app. */
+  stopJob(key: string): void {
+    this.#endRun(key);
+    this.jobs.delete(key);
+  }
+
+  #endRun(key: string): void {
+    if (!this.jobs.has(key)) return;
+    const run = this.runs.findLast((r) => r.app === key);
+    if (run !== undefined) run.stoppedAt ??= Date.now();
+  }
+
+  /** The runs of one app, oldest first. */
+  runsOf(key: string): FakeRun[] {
+    return this.runs.filter((r) => r.app === key);
+  }
+
+  async listen(): Promise<string> {
+    this.#url = await this.#app.listen({ host: '127.0.0.1', port: 0 });
+    return this.#url;
+  }
+
+  async close(): Promise<void> {
+    await this.#app.close();
+  }
+
+  /** Every operationId the fake serves (must equal the document's). */
+  get operationIds(): string[] {
+    return Object.keys(this.#handlers());
+  }
+
+  #handlers(): Record<string, Handler> {
+    return {
+      health: () => ({ status: 'ok' }),
+      getJob: (app, job) => this.#jobSummary(app, this.#need(job)),
+      cancelJob: (app, job) => {
+        const j = this.#need(job);
+        j.stopped = 'CANCELED';
+        return this.#jobSummary(app, j);
+      },
+      getCheckpoints: (app, job) => this.#checkpoints(app, this.#need(job)),
+      getEventTime: (app, job) => this.#eventTime(app, this.#need(job)),
+      triggerSavepoint: (app, job, req, reply) => {
+        const j = this.#need(job);
+        const body = req.body as SavepointRequest;
+        const existing = j.savepoints.get(body.requestId);
+        if (existing === undefined) {
+          if (this.#jobSummary(app, j).state !== 'RUNNING') {
+            return reply.code(409).send({ code: 'CONFLICT', message: 'job is not running' });
+          }
+          j.savepoints.set(body.requestId, { req: body, readyAt: Date.now() + this.#savepointMs });
+        }
+        return reply.code(202).send(this.#savepoint(app, j, body.requestId));
+      },
+      getSavepoint: (app, job, req, reply) => {
+        const id = (req.params as { id: string }).id;
+        const j = this.#need(job);
+        if (!j.savepoints.has(id)) return reply.code(404).send({ code: 'NOT_FOUND', message: `no savepoint ${id}` });
+        return this.#savepoint(app, j, id);
+      },
+      disposeSavepoint: (_app, _job, req, reply) => {
+        this.disposed.push((req.body as { path: string }).path);
+        return reply.code(204).send();
+      },
+      checkCompatibility: (app, job) => {
+        this.#need(job);
+        const problems = this.faults(app).incompatible;
+        return { compatible: problems.length === 0, problems } satisfies CompatibilityResult;
+      },
+    };
+  }
+
+  #routes(): void {
+    const doc = runtimeApiDocument();
+    const handlers = this.#handlers();
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const handler = handlers[op.operationId];
+        if (handler === undefined) throw new Error(`fake runtime: no handler for ${op.operationId}`);
+        const response: Record<string, unknown> = {};
+        for (const [code, r] of Object.entries(op.responses)) {
+          const schema = 'content' in r ? r.content?.['application/json'].schema : undefined;
+          if (schema !== undefined) response[code] = inlineRefs(schema);
+        }
+        const body = op.requestBody?.content['application/json'].schema;
+        this.#app.route({
+          method: method.toUpperCase(),
+          url: `/apps/:namespace/:name${routePath(path)}`,
+          schema: { ...(body === undefined ? {} : { body: inlineRefs(body) }), response },
+          handler: async (req, reply) => {
+            const { namespace, name } = req.params as { namespace: string; name: string };
+            const app = `${namespace}/${name}`;
+            this.requests.push({ app, operationId: op.operationId, body: req.body });
+            const job = this.jobs.get(app);
+            if (op.operationId !== 'health' && job?.token !== undefined && req.headers['x-weir-token'] !== job.token) {
+              return reply.code(401).send({ code: 'UNAUTHORIZED', message: 'bad or missing X-Weir-Token' });
+            }
+            try {
+              return await handler(app, job, req, reply);
+            } catch (err) {
+              if (err instanceof Unavailable)
+                return reply.code(503).send({ code: 'UNAVAILABLE', message: 'no job running' });
+              throw err;
+            }
+          },
+        });
+      }
+    }
+  }
+
+  #need(job: FakeJob | undefined): FakeJob {
+    if (job === undefined) throw new Unavailable();
+    return job;
+  }
+
+  #settle(app: string, job: FakeJob): void {
+    const faults = this.faults(app);
+    for (const [id, sp] of job.savepoints) {
+      if (sp.settled !== undefined || faults.savepoint === 'slow' || Date.now() < sp.readyAt) continue;
+      if (faults.savepoint === 'fail') {
+        sp.settled = { id, state: 'FAILED', error: 'injected: savepoint barrier timed out' };
+        continue;
+      }
+      const path = `file:///weir/savepoints/${app}/${id}`;
+      sp.settled = { id, state: 'COMPLETED', path };
+      this.savepointsTaken.set(app, [...(this.savepointsTaken.get(app) ?? []), path]);
+      if (sp.req.stop) job.stopped = 'STOPPED';
+    }
+  }
+
+  #savepoint(app: string, job: FakeJob, id: string): SavepointStatus {
+    this.#settle(app, job);
+    return job.savepoints.get(id)?.settled ?? { id, state: 'IN_PROGRESS' };
+  }
+
+  #elapsed(job: FakeJob): number {
+    return Date.now() - job.startedAt;
+  }
+
+  #jobSummary(app: string, job: FakeJob): JobSummary {
+    this.#settle(app, job);
+    const f = this.faults(app);
+    const ticks = Math.floor(this.#elapsed(job) / this.#checkpointMs);
+    const failed = f.jobFailed || (job.image !== undefined && f.failingImages.includes(job.image));
+    const state = job.stopped ?? (failed ? 'FAILED' : f.neverRuns ? 'CREATED' : 'RUNNING');
+    return {
+      state,
+      restarts: f.crashLoop ? ticks : 0,
+      startTime: new Date(job.startedAt).toISOString(),
+      ...(job.specHash === undefined ? {} : { specHash: job.specHash }),
+      ...(job.restoredFrom === undefined ? {} : { restoredFrom: job.restoredFrom }),
+      ...(failed ? { failure: 'injected: task failed' } : {}),
+    };
+  }
+
+  #checkpoints(app: string, job: FakeJob): CheckpointSummary {
+    const f = this.faults(app);
+    const running = this.#jobSummary(app, job).state === 'RUNNING' && !f.crashLoop;
+    const n = running ? Math.floor(this.#elapsed(job) / this.#checkpointMs) : 0;
+    if (n === 0) return { completedSinceStart: 0 };
+    return {
+      completedSinceStart: n,
+      lastCompleted: {
+        id: n,
+        time: new Date(job.startedAt + n * this.#checkpointMs).toISOString(),
+        path: `file:///weir/checkpoints/${app}/${job.startedAt}/chk-${n}`,
+      },
+    };
+  }
+
+  #eventTime(app: string, job: FakeJob): EventTimeSummary {
+    const f = this.faults(app);
+    if (f.stallWatermark || this.#jobSummary(app, job).state !== 'RUNNING') {
+      return {
+        watermark: new Date(job.startedAt - 1000).toISOString(),
+        lagSeconds: (Date.now() - job.startedAt) / 1000 + 1,
+      };
+    }
+    const now = Date.now();
+    return {
+      watermark: new Date(now - 500).toISOString(),
+      watermarkAdvancedAt: new Date(now).toISOString(),
+      lagSeconds: 0.5,
+      recordsLag: 3,
+    };
+  }
+}
+
+class Unavailable extends Error {}
+
+export async function startFakeRuntime(opts: FakeRuntimeOptions = {}): Promise<FakeRuntime> {
+  const fake = new FakeRuntime(opts);
+  await fake.listen();
+  return fake;
+}
+
+export type { CompatibilityRequest };

@@ -1,0 +1,71 @@
+// Types of the runtime's control API, mirroring runtime/openapi.yaml (the contract the runtime serves).
+
+export const JobState = ['CREATED', 'RUNNING', 'RESTARTING', 'FAILED', 'STOPPED', 'CANCELED'] as const;
+export type JobState = (typeof JobState)[number];
+
+export interface JobSummary {
+  state: JobState;
+  /** deploymentHash of the spec the job was started from (annotated on its workloads). */
+  specHash?: string;
+  startTime?: string;
+  restarts: number;
+  restoredFrom?: string;
+  failure?: string;
+}
+
+export interface CheckpointRef {
+  id: number;
+  time: string;
+  path: string;
+}
+
+export interface CheckpointSummary {
+  completedSinceStart: number;
+  lastCompleted?: CheckpointRef;
+}
+
+export interface EventTimeSummary {
+  watermark?: string;
+  /** When the watermark last moved forward. */
+  watermarkAdvancedAt?: string;
+  lagSeconds?: number;
+  recordsLag?: number;
+}
+
+export const SavepointState = ['IN_PROGRESS', 'COMPLETED', 'FAILED'] as const;
+export type SavepointState = (typeof SavepointState)[number];
+
+export interface SavepointRequest {
+  /** Idempotency key: triggering twice with one requestId yields one savepoint. */
+  requestId: string;
+  stop: boolean;
+  trigger: string;
+}
+
+export interface SavepointStatus {
+  id: string;
+  state: SavepointState;
+  path?: string;
+  error?: string;
+}
+
+export interface CompatibilityRequest {
+  image: string;
+  pipeline?: Record<string, unknown>;
+  entrypoint?: string;
+  /** Snapshot to check against; absent = the running job's current state layout. */
+  savepointPath?: string;
+  allowNonRestoredState: boolean;
+}
+
+export interface CompatibilityResult {
+  compatible: boolean;
+  problems: string[];
+}
+
+/** Everything the operator reads from a running job in one observation. */
+export interface RuntimeView {
+  job: JobSummary;
+  checkpoints: CheckpointSummary;
+  eventTime: EventTimeSummary;
+}
