@@ -17,10 +17,29 @@ import {
 import { FIELD_MANAGER } from '../act/manifests.ts';
 import { GROUP, PLURAL, VERSION } from '../model.ts';
 
+/**
+ * The informer caches hold metadata only (see `keepMetadata`): reconcile needs presence, labels,
+ * annotations and owners of the workloads, never their spec or status.
+ */
+export type CachedMetadata = Pick<KubernetesObject, 'apiVersion' | 'kind' | 'metadata'>;
+
 export interface WorkloadCaches {
-  statefulSets: ObjectCache<V1StatefulSet>;
-  deployments: ObjectCache<V1Deployment>;
-  pods: ObjectCache<V1Pod>;
+  statefulSets: ObjectCache<CachedMetadata>;
+  deployments: ObjectCache<CachedMetadata>;
+  pods: ObjectCache<CachedMetadata>;
+}
+
+/**
+ * client-node's informers have no transform hook, but the first `add`/`update` listener receives
+ * the very object the cache stores: trimming it there is the transform. Without it, 1,000 apps
+ * keep ~3,000 full objects with their managedFields (most of their bytes) alive for nothing.
+ */
+export function keepMetadata(obj: KubernetesObject): void {
+  const o = obj as unknown as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') Reflect.deleteProperty(o, key);
+  }
+  if (obj.metadata !== undefined) Reflect.deleteProperty(obj.metadata, 'managedFields');
 }
 
 /** Namespaces to watch: every namespace, or a list. */
@@ -55,7 +74,7 @@ class MultiCache<T extends KubernetesObject> implements ObjectCache<T> {
 export interface InformerSet {
   caches: WorkloadCaches;
   /** The apps' cache: only for listing keys to resync; reconcile reads the app fresh. */
-  apps: ObjectCache<KubernetesObject>;
+  apps: ObjectCache<CachedMetadata>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -73,10 +92,10 @@ export function makeInformers(
   const core = kc.makeApiClient(CoreV1Api);
   const namespaces: (string | undefined)[] = scope.all ? [undefined] : scope.namespaces;
   const managed: Managed<KubernetesObject>[] = [];
-  const appCache = new MultiCache<KubernetesObject>();
-  const stsCache = new MultiCache<V1StatefulSet>();
-  const depCache = new MultiCache<V1Deployment>();
-  const podCache = new MultiCache<V1Pod>();
+  const appCache = new MultiCache<CachedMetadata>();
+  const stsCache = new MultiCache<CachedMetadata>();
+  const depCache = new MultiCache<CachedMetadata>();
+  const podCache = new MultiCache<CachedMetadata>();
 
   const keyOfOwner = (obj: KubernetesObject): string | undefined => {
     const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === 'StreamApplication' && o.controller === true);
@@ -103,6 +122,8 @@ export function makeInformers(
     const onApp = (obj: KubernetesObject) => {
       enqueue(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
     };
+    appInformer.on('add', keepMetadata);
+    appInformer.on('update', keepMetadata);
     appInformer.on('add', onApp);
     appInformer.on('update', onApp);
     appInformer.on('delete', onApp);
@@ -150,10 +171,12 @@ export function makeInformers(
         if (key !== undefined) enqueue(key);
       };
       const i = inf as unknown as Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+      i.on('add', keepMetadata);
+      i.on('update', keepMetadata);
       i.on('add', onOwned);
       i.on('update', onOwned);
       i.on('delete', onOwned);
-      (cache as MultiCache<KubernetesObject>).add(ns, i);
+      cache.add(ns, i);
       managed.push({ informer: i, name: `${label}${where}` });
     }
   }
