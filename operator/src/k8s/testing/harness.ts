@@ -139,13 +139,13 @@ export class OperatorHarness {
     await c.stop();
   }
 
-  async create(name: string, spec: Record<string, unknown>): Promise<void> {
+  async create(name: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}): Promise<void> {
     await this.#custom.createNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       namespace: this.namespace,
       plural: PLURAL,
-      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { ...metadata, name }, spec },
     });
   }
 

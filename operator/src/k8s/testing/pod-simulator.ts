@@ -21,6 +21,12 @@ export class PodSimulator {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #informer: Informer<V1StatefulSet> | undefined;
+  readonly #versionOf = new Map<string, string>();
+  /**
+   * StatefulSets whose version (spec hash or restore path) changed in place: a rolling update, so
+   * pods of two versions would run at once. The operator must delete and recreate instead.
+   */
+  readonly inPlaceVersionChanges: string[] = [];
 
   constructor(kc: KubeConfig, fake: FakeRuntime, namespace: string) {
     this.#kc = kc;
@@ -91,6 +97,13 @@ export class PodSimulator {
     const key = `${this.#namespace}/${app}`;
     const specHash = sts.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
     const restoredFrom = sts.metadata?.annotations?.[RESTORE_ANNOTATION];
+    const uid = sts.metadata?.uid;
+    if (uid !== undefined) {
+      const version = `${specHash ?? ''} from ${restoredFrom ?? 'empty state'}`;
+      const before = this.#versionOf.get(uid);
+      if (before !== undefined && before !== version) this.inPlaceVersionChanges.push(`${key}: ${before} → ${version}`);
+      this.#versionOf.set(uid, version);
+    }
     const job = this.#fake.jobs.get(key);
     if (job?.specHash === specHash && job?.restoredFrom === restoredFrom) return key;
     const image = sts.spec?.template.spec?.containers[0]?.image;

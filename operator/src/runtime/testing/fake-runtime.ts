@@ -17,6 +17,8 @@ import type {
 export interface Faults {
   /** ok: completes after savepointDelayMs; fail: fails after it (the job keeps running); slow: never finishes. */
   savepoint: 'ok' | 'fail' | 'slow';
+  /** Savepoint requests are answered but lost (as if never sent): the runtime does not know the id. */
+  loseSavepointRequests: boolean;
   /** Problems the compatibility check reports (empty = compatible). */
   incompatible: string[];
   jobFailed: boolean;
@@ -28,16 +30,20 @@ export interface Faults {
   neverRuns: boolean;
   /** Runs of these images fail (a bad version to roll back from). */
   failingImages: string[];
+  /** Runs of these images started while listed never leave CREATED until the image is unlisted. */
+  neverRunsImages: string[];
 }
 
 export const healthyFaults = (): Faults => ({
   savepoint: 'ok',
+  loseSavepointRequests: false,
   incompatible: [],
   jobFailed: false,
   crashLoop: false,
   stallWatermark: false,
   neverRuns: false,
   failingImages: [],
+  neverRunsImages: [],
 });
 
 interface FakeSavepoint {
@@ -53,6 +59,8 @@ export interface FakeJob {
   token: string | undefined;
   startedAt: number;
   stopped?: 'STOPPED' | 'CANCELED';
+  /** Started while its image was in neverRunsImages (a version held before it runs). */
+  held: boolean;
   savepoints: Map<string, FakeSavepoint>;
 }
 
@@ -134,6 +142,7 @@ export class FakeRuntime {
       restoredFrom: run.restoredFrom,
       token: run.token,
       startedAt: Date.now(),
+      held: run.image !== undefined && this.faults(key).neverRunsImages.includes(run.image),
       savepoints: new Map(),
     });
   }
@@ -187,6 +196,9 @@ export class FakeRuntime {
         if (existing === undefined) {
           if (this.#jobSummary(app, j).state !== 'RUNNING') {
             return reply.code(409).send({ code: 'CONFLICT', message: 'job is not running' });
+          }
+          if (this.faults(app).loseSavepointRequests) {
+            return reply.code(202).send({ id: body.requestId, state: 'IN_PROGRESS' } satisfies SavepointStatus);
           }
           j.savepoints.set(body.requestId, { req: body, readyAt: Date.now() + this.#savepointMs });
         }
@@ -282,7 +294,8 @@ export class FakeRuntime {
     const f = this.faults(app);
     const ticks = Math.floor(this.#elapsed(job) / this.#checkpointMs);
     const failed = f.jobFailed || (job.image !== undefined && f.failingImages.includes(job.image));
-    const state = job.stopped ?? (failed ? 'FAILED' : f.neverRuns ? 'CREATED' : 'RUNNING');
+    const held = job.held && job.image !== undefined && f.neverRunsImages.includes(job.image);
+    const state = job.stopped ?? (failed ? 'FAILED' : f.neverRuns || held ? 'CREATED' : 'RUNNING');
     return {
       state,
       restarts: f.crashLoop ? ticks : 0,
