@@ -44,9 +44,10 @@ describe('operator lifecycle against a real kube-apiserver', { skip }, () => {
     assert.equal(app.status?.replicas, 2);
     assert.ok(app.status.lastStableSpec);
     assert.ok(app.status.eventTime?.watermark, 'watermark summary from the runtime');
-    const reasons = (await h.events('orders')).map((e) => e.reason);
-    for (const r of ['Deploying', 'JobRunning', 'Stable'])
-      assert.ok(reasons.includes(r), `event ${r} in ${reasons.join(',')}`);
+    const expected = ['Deploying', 'JobRunning', 'Stable'];
+    await h.eventsUntil('orders', expected.join(', '), (events) =>
+      expected.every((r) => events.some((e) => e.reason === r)),
+    );
   });
 
   it('upgrade: stop-with-savepoint, old version gone, new version restores that savepoint', async () => {
@@ -67,8 +68,10 @@ describe('operator lifecycle against a real kube-apiserver', { skip }, () => {
     const op = app.status?.operations?.find((o) => o.type === 'upgrade');
     assert.equal(op?.outcome, 'Succeeded');
     assert.equal(op.snapshot, savepoint.path);
-    const reasons = (await h.events('upgrade')).map((e) => e.reason);
-    for (const r of ['Savepointing', 'SavepointCompleted', 'Upgrading']) assert.ok(reasons.includes(r), `event ${r}`);
+    const expected = ['Savepointing', 'SavepointCompleted', 'Upgrading'];
+    await h.eventsUntil('upgrade', expected.join(', '), (events) =>
+      expected.every((r) => events.some((e) => e.reason === r)),
+    );
   });
 
   it('a failed savepoint keeps the old version running and says why; the upgrade proceeds once it succeeds', async () => {
@@ -82,7 +85,9 @@ describe('operator lifecycle against a real kube-apiserver', { skip }, () => {
     assert.equal(phaseOf(failing), 'Savepointing');
     assert.equal(h.fake.runsOf(h.key('spfail')).length, 1);
     assert.equal(h.fake.jobs.get(h.key('spfail'))?.stopped, undefined, 'the old job still runs');
-    assert.ok((await h.events('spfail')).some((e) => e.reason === 'SavepointFailed' && e.type === 'Warning'));
+    await h.eventsUntil('spfail', 'a SavepointFailed warning', (events) =>
+      events.some((e) => e.reason === 'SavepointFailed' && e.type === 'Warning'),
+    );
     h.fake.faults(h.key('spfail')).savepoint = 'ok';
     await h.waitFor(
       'spfail',

@@ -81,7 +81,7 @@ describe(
         (a) => a.status?.phase === 'Stable' && h.fake.runsOf(h.key('rbac')).length === 2,
         30_000,
       );
-      assert.ok((await h.events('rbac')).length > 0, 'events recorded under the ServiceAccount');
+      await h.eventsUntil('rbac', 'recorded under the ServiceAccount', (events) => events.length > 0);
       await h.delete('rbac');
       await pollFor('the app to be gone', async () => ((await h.get('rbac')) === undefined ? true : undefined));
     });

@@ -229,6 +229,23 @@ export class OperatorHarness {
     return list.items;
   }
 
+  /** Events are recorded after the status write that they report, so wait for the ones expected. */
+  async eventsUntil(
+    name: string,
+    what: string,
+    check: (events: CoreV1Event[]) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<CoreV1Event[]> {
+    return pollFor(
+      `${name}: events ${what}`,
+      async () => {
+        const events = await this.events(name);
+        return check(events) ? events : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   key(name: string): string {
     return `${this.namespace}/${name}`;
   }
