@@ -80,6 +80,20 @@ describe('StreamApplication CRD on a real API server', { skip: cluster.available
       status?: Json;
     };
 
+  /** Replace the stored object (an update, for transition rules), at the version read now or given. */
+  const update = async (name: string, object: Json, current?: { metadata: Json }): Promise<unknown> => {
+    const resourceVersion = (current ?? (await read(name))).metadata.resourceVersion;
+    return custom.replaceNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural,
+      name,
+      fieldValidation: 'Strict',
+      body: { ...object, metadata: { ...(object.metadata as Json), resourceVersion } },
+    });
+  };
+
   before(async () => {
     await installCrd(kubeConfig, repoFile('crds/streamapplications.weir.dev.yaml'));
     await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -97,19 +111,7 @@ describe('StreamApplication CRD on a real API server', { skip: cluster.available
         if (c.old === undefined) {
           await create(object);
         } else {
-          const current = await read(name);
-          await custom.replaceNamespacedCustomObject({
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-            fieldValidation: 'Strict',
-            body: {
-              ...object,
-              metadata: { ...(object.metadata as Json), resourceVersion: current.metadata.resourceVersion },
-            },
-          });
+          await update(name, object);
         }
         // Defaults from the schema are filled in by the server.
         const stored = await read(name);
@@ -139,20 +141,7 @@ describe('StreamApplication CRD on a real API server', { skip: cluster.available
           // A transition rule: store the old object, then update it.
           await create(caseObject(c.old, namespace, name));
           const current = await read(name);
-          const object = caseObject(c.patch, namespace, name);
-          attempt = () =>
-            custom.replaceNamespacedCustomObject({
-              group,
-              version,
-              namespace,
-              plural,
-              name,
-              fieldValidation: 'Strict',
-              body: {
-                ...object,
-                metadata: { ...(object.metadata as Json), resourceVersion: current.metadata.resourceVersion },
-              },
-            });
+          attempt = () => update(name, caseObject(c.patch, namespace, name), current);
         }
         const message = await attempt().then(() => assert.fail(`the API server accepted "${c.name}"`), rejection);
         assert.match(message, /^4\d\d /, message);
