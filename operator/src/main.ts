@@ -111,7 +111,11 @@ async function main(): Promise<void> {
       : {}),
     onLostLeadership: () => process.exit(1),
   });
-  const http = buildApp({ registry: metrics.registry, healthy: () => true, ready: () => controller.ready });
+  const http = buildApp({
+    registry: metrics.registry,
+    healthy: () => controller.healthy(),
+    ready: () => controller.ready,
+  });
   const address = await http.listen({ host: '0.0.0.0', port: config.httpPort });
   process.stderr.write(`weir-operator: http on ${address}\n`);
   let stopping = false;

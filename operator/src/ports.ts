@@ -25,4 +25,19 @@ export interface KubePort {
   setFinalizer(app: StreamApplication, finalizer: string, present: boolean): Promise<StreamApplication | undefined>;
   event(app: StreamApplication, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
   readSecretValue(namespace: string, name: string, key: string): Promise<string | undefined>;
+  /** The app's pre-flight compatibility check Jobs, with the termination of their finished pod. */
+  compatibilityChecks(namespace: string, app: string): Promise<CheckJobState[]>;
+  /** Applies the check Job, then its ConfigMap (owned by the Job, so the Job's deletion removes it). */
+  startCompatibilityCheck(job: KubeObject, configMapFor: (jobUid: string) => KubeObject): Promise<void>;
+  /** Deletes a check Job with its pods and ConfigMap (absent is fine). */
+  deleteCompatibilityCheck(namespace: string, name: string): Promise<void>;
+}
+
+/** A check Job as read from the cluster (observe turns it into a verdict). */
+export interface CheckJobState {
+  name: string;
+  labels: Record<string, string>;
+  conditions: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[];
+  /** How the check container of the Job's newest terminated pod ended. */
+  terminated?: { exitCode: number; reason?: string; message?: string };
 }

@@ -34,6 +34,8 @@ export interface ReconcilerDeps {
 export class Reconciler {
   readonly #deps: Required<Omit<ReconcilerDeps, 'tuning'>> & { tuning: Tuning };
   readonly #verdicts = new CompatibilityVerdicts();
+  readonly #validations = new Map<string, ReturnType<typeof validateStreamApplication>>();
+  readonly #eventsInFlight = new Set<Promise<void>>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = {
@@ -56,12 +58,7 @@ export class Reconciler {
       app = (await kube.setFinalizer(app, FINALIZER, true)) ?? app;
     }
 
-    const validation = validateStreamApplication({
-      apiVersion: app.apiVersion,
-      kind: app.kind,
-      metadata: { name: app.metadata.name },
-      spec: app.spec,
-    });
+    const validation = this.#validate(app);
     const spec = validation.ok ? validation.value.spec : undefined;
     const status: StreamApplicationStatus = app.status ?? {};
     const generation = app.metadata.generation ?? 0;
@@ -131,6 +128,22 @@ export class Reconciler {
     };
   }
 
+  /** Validation depends only on the spec (and name) of one generation: once per generation is enough. */
+  #validate(app: StreamApplication): ReturnType<typeof validateStreamApplication> {
+    const key = `${app.metadata.uid ?? ''}/${String(app.metadata.generation ?? 0)}`;
+    const hit = this.#validations.get(key);
+    if (hit !== undefined) return hit;
+    const result = validateStreamApplication({
+      apiVersion: app.apiVersion,
+      kind: app.kind,
+      metadata: { name: app.metadata.name },
+      spec: app.spec,
+    });
+    if (this.#validations.size >= 10_000) this.#validations.clear();
+    this.#validations.set(key, result);
+    return result;
+  }
+
   #nextStatus(
     status: StreamApplicationStatus,
     decision: Decision,
@@ -148,17 +161,29 @@ export class Reconciler {
     return next;
   }
 
+  /**
+   * Records an Event without holding up the pass, as client-go's recorder does: the status write
+   * it reports is already done. Waits only when too many are still being sent.
+   */
   async #event(app: StreamApplication, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    try {
-      await this.#deps.kube.event(app, { type, reason, message });
-    } catch (err) {
+    while (this.#eventsInFlight.size >= MAX_EVENTS_IN_FLIGHT) await Promise.race(this.#eventsInFlight);
+    const sent = this.#deps.kube.event(app, { type, reason, message }).catch((err: unknown) => {
       // Events are for people; losing one must not fail the pass.
       this.#deps.log(
         `event for ${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''} not recorded: ${err instanceof Error ? err.message : String(err)}`,
       );
-    }
+    });
+    const tracked = sent.finally(() => this.#eventsInFlight.delete(tracked));
+    this.#eventsInFlight.add(tracked);
+  }
+
+  /** Waits for the Events still being sent (graceful shutdown). */
+  async flushEvents(): Promise<void> {
+    await Promise.all(this.#eventsInFlight);
   }
 }
+
+const MAX_EVENTS_IN_FLIGHT = 64;
 
 // Warnings are recorded once per cause, not on every pass that still sees it.
 function newlyStalled(status: StreamApplicationStatus, decision: Decision): boolean {

@@ -16,6 +16,9 @@ KUBE_RUN="$WEIR_RUN/kubernetes"
 KUBE_APISERVER_PORT="${WEIR_KUBE_APISERVER_PORT:-16443}"
 KUBE_ETCD_PORT="${WEIR_KUBE_ETCD_PORT:-12379}"
 KUBE_ETCD_PEER_PORT="${WEIR_KUBE_ETCD_PEER_PORT:-12380}"
+# false: etcd and kube-apiserver only, as controller-runtime's envtest runs them (no garbage
+# collection, no pods from Deployments): for measuring an operator alone (the benchmark).
+KUBE_CONTROLLER_MANAGER="${WEIR_KUBE_CONTROLLER_MANAGER:-true}"
 
 _kube_t0=$(date +%s)
 log() { printf '[kube %3ss] %s\n' "$(( $(date +%s) - _kube_t0 ))" "$*" >&2; }

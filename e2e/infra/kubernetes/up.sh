@@ -83,7 +83,8 @@ YAML
   mv -f "$file.tmp" "$file"
 }
 
-if [[ -f $admin_kubeconfig ]] && running kube-controller-manager && apiserver_ready 2>/dev/null; then
+if [[ -f $admin_kubeconfig ]] && { [[ $KUBE_CONTROLLER_MANAGER == false ]] || running kube-controller-manager; } &&
+  apiserver_ready 2>/dev/null; then
   log "control plane already up at $server"
   echo "$admin_kubeconfig"
   exit 0
@@ -119,6 +120,12 @@ start kube-apiserver "$KUBE_APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
   --service-cluster-ip-range 10.96.0.0/16 --profiling=false \
   --endpoint-reconciler-type none
 step "kube-apiserver ready (/readyz)" wait_for kube-apiserver 90 apiserver_ready
+
+if [[ $KUBE_CONTROLLER_MANAGER == false ]]; then
+  log "control plane (etcd and kube-apiserver only) up at $server in $(( $(date +%s) - t0 ))s; kubeconfig: $admin_kubeconfig"
+  echo "$admin_kubeconfig"
+  exit 0
+fi
 
 start kube-controller-manager 0 "$K8S_BIN/kube-controller-manager" \
   --kubeconfig "$KUBE_RUN/controller-manager.kubeconfig" \

@@ -5,7 +5,7 @@ import type { Action } from '../decide/types.ts';
 import type { StreamApplication } from '../model.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef, RuntimePort } from '../runtime/client.ts';
-import { appManifests, FINALIZER, tokenSecret, type AppIdentity } from './manifests.ts';
+import { appManifests, compatibilityCheckManifests, FINALIZER, tokenSecret, type AppIdentity } from './manifests.ts';
 
 export interface ActPorts {
   kube: KubePort;
@@ -23,13 +23,16 @@ export async function act(ports: ActPorts, app: StreamApplication, actions: read
   for (const a of actions) {
     switch (a.kind) {
       case 'apply':
-        await ports.kube.createIfAbsent(tokenSecret(id, randomBytes(32).toString('base64url')));
-        await ports.kube.apply(
-          appManifests(id, a.spec, {
-            specHash: a.specHash,
-            ...(a.restoreFrom === undefined ? {} : { restoreFrom: a.restoreFrom }),
-          }),
-        );
+        // Together: the pods that mount the Secret wait for it anyway.
+        await Promise.all([
+          ports.kube.createIfAbsent(tokenSecret(id, randomBytes(32).toString('base64url'))),
+          ports.kube.apply(
+            appManifests(id, a.spec, {
+              specHash: a.specHash,
+              ...(a.restoreFrom === undefined ? {} : { restoreFrom: a.restoreFrom }),
+            }),
+          ),
+        ]);
         break;
       case 'deleteWorkloads':
         await ports.kube.deleteWorkloads(id.namespace, id.name);
@@ -44,6 +47,15 @@ export async function act(ports: ActPorts, app: StreamApplication, actions: read
           );
         }
         break;
+      case 'cancelSavepoint':
+        try {
+          const ended = await ports.runtime.cancelSavepoint(ref, a.id);
+          ports.log(`savepoint ${a.id} of ${id.namespace}/${id.name}: cancel answered ${ended?.state ?? 'nothing'}`);
+        } catch (err) {
+          // Best effort: the next pass reads the savepoint's state and asks again while it is pending.
+          ports.log(`could not cancel savepoint ${a.id}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        break;
       case 'disposeSavepoint':
         try {
           await ports.runtime.disposeSavepoint(ref, a.path);
@@ -51,6 +63,18 @@ export async function act(ports: ActPorts, app: StreamApplication, actions: read
           // Best effort: a leftover savepoint costs storage, never correctness.
           ports.log(`could not dispose ${a.path}: ${err instanceof Error ? err.message : String(err)}`);
         }
+        break;
+      case 'startCompatibilityCheck': {
+        const m = compatibilityCheckManifests(id, a.spec, {
+          specHash: a.specHash,
+          attempt: a.attempt,
+          snapshot: a.snapshot,
+        });
+        await ports.kube.startCompatibilityCheck(m.job, m.configMapFor);
+        break;
+      }
+      case 'deleteCompatibilityCheck':
+        await ports.kube.deleteCompatibilityCheck(id.namespace, a.name);
         break;
       case 'removeFinalizer':
         await ports.kube.setFinalizer(app, FINALIZER, false);

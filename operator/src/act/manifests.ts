@@ -336,3 +336,139 @@ export function tokenSecret(id: AppIdentity, token: string): KubeObject {
     stringData: { token },
   };
 }
+
+// ---- the pre-flight compatibility check, run as a Job with the NEW image ----
+
+/** Exit codes of the runtime's `weir savepoint check` (runtime-image/src/cli/savepoint-check.ts). */
+export const CHECK_EXIT = { compatible: 0, incompatible: 3, cannotCheck: 4 } as const;
+export const CHECK_COMPONENT = 'compatibility-check';
+export const CHECK_SPEC_HASH_LABEL = 'weir.dev/spec-hash';
+export const CHECK_ATTEMPT_LABEL = 'weir.dev/check-attempt';
+const CHECK_CONTAINER = 'check';
+const CHECK_PIPELINE_DIR = '/etc/weir-check';
+/** A finished check Job (and its pod and ConfigMap) is removed by Kubernetes after this, if not by the operator. */
+export const CHECK_TTL_SECONDS = 3600;
+
+/** `<app>-check-<hash9>-<attempt>`: ≤ 63 characters (a label value) for app names ≤ 45 and attempts 0..9. */
+export function compatibilityCheckName(app: string, specHash: string, attempt: number): string {
+  if (!Number.isInteger(attempt) || attempt < 0 || attempt > 9) {
+    throw new Error(`check attempt must be 0..9, got ${attempt}`);
+  }
+  return `${app}-check-${specHash.slice(0, 9)}-${attempt}`;
+}
+
+/** Labels of check Jobs and their pods. Not `app.kubernetes.io/name=weir-app`: they are not the app's pods. */
+export function checkLabels(app: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'weir-compatibility-check',
+    'app.kubernetes.io/instance': app,
+    'app.kubernetes.io/component': CHECK_COMPONENT,
+    'app.kubernetes.io/part-of': 'weir',
+    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+  };
+}
+
+export interface CompatibilityCheck {
+  specHash: string;
+  attempt: number;
+  /** The snapshot (a checkpoint or savepoint directory on the state volume) the new version must restore. */
+  snapshot: string;
+}
+
+/**
+ * The check Job (the new image runs `weir savepoint check` on the new pipeline and the current
+ * snapshot, mounted read-only) and its ConfigMap, which the Job owns.
+ */
+export function compatibilityCheckManifests(
+  id: AppIdentity,
+  spec: StreamApplicationSpec,
+  c: CompatibilityCheck,
+): { job: KubeObject; configMapFor: (jobUid: string) => KubeObject } {
+  if (spec.pipeline === undefined) throw new Error('spec.pipeline: the compatibility check Job needs a pipeline');
+  const name = compatibilityCheckName(id.name, c.specHash, c.attempt);
+  const jobLabels = {
+    ...checkLabels(id.name),
+    [CHECK_SPEC_HASH_LABEL]: c.specHash,
+    [CHECK_ATTEMPT_LABEL]: String(c.attempt),
+  };
+  const claim = spec.checkpoints.storage.existingClaim ?? names(id.name).state;
+  const job: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta(id, name, jobLabels),
+    spec: {
+      // A crash may be a node's fault: one more try; a verdict (incompatible, cannot check) is final at once.
+      backoffLimit: 1,
+      activeDeadlineSeconds: spec.upgrade.savepointTimeoutSeconds,
+      ttlSecondsAfterFinished: CHECK_TTL_SECONDS,
+      podFailurePolicy: {
+        rules: [
+          {
+            action: 'FailJob',
+            onExitCodes: {
+              containerName: CHECK_CONTAINER,
+              operator: 'In',
+              values: [CHECK_EXIT.incompatible, CHECK_EXIT.cannotCheck],
+            },
+          },
+          // An evicted or preempted pod is not the check's fault.
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+        ],
+      },
+      template: {
+        metadata: { labels: jobLabels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: restrictedPod,
+          containers: [
+            {
+              name: CHECK_CONTAINER,
+              image: spec.image,
+              ...(spec.imagePullPolicy === undefined ? {} : { imagePullPolicy: spec.imagePullPolicy }),
+              args: [
+                'savepoint',
+                'check',
+                `${CHECK_PIPELINE_DIR}/pipeline.json`,
+                c.snapshot,
+                ...(spec.allowNonRestoredState ? ['--allow-non-restored-state'] : []),
+                '--report',
+                '/dev/termination-log',
+              ],
+              terminationMessagePath: '/dev/termination-log',
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+              securityContext: restrictedContainer,
+              volumeMounts: [
+                { name: 'pipeline', mountPath: CHECK_PIPELINE_DIR, readOnly: true },
+                { name: 'state', mountPath: STATE_MOUNT, readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'pipeline', configMap: { name } },
+            { name: 'state', persistentVolumeClaim: { claimName: claim, readOnly: true } },
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+          ],
+        },
+      },
+    },
+  };
+  const pipeline = JSON.stringify(spec.pipeline, null, 2);
+  const configMapFor = (jobUid: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name,
+      namespace: id.namespace,
+      labels: jobLabels,
+      ownerReferences: [
+        { apiVersion: 'batch/v1', kind: 'Job', name, uid: jobUid, controller: true, blockOwnerDeletion: false },
+      ],
+    },
+    data: { 'pipeline.json': pipeline },
+  });
+  return { job, configMapFor };
+}

@@ -440,6 +440,8 @@ export const ConditionSchema = Type.Object(
   { description: 'A Kubernetes-style condition.' },
 );
 
+/** What the runtime reports a job as (its control API's JobSummary.state). */
+export const JOB_STATES = ['CREATED', 'RUNNING', 'RESTARTING', 'FAILED', 'STOPPED', 'CANCELED'] as const;
 export const SAVEPOINT_TRIGGERS = ['manual', 'periodic', 'upgrade', 'rescale', 'suspend', 'delete'] as const;
 export const OPERATION_TYPES = [
   'deploy',
@@ -522,7 +524,7 @@ export const StreamApplicationStatusSchema = Type.Object(
     job: Type.Optional(
       Type.Object(
         {
-          state: Type.String({ description: 'State reported by the runtime, e.g. RUNNING, FAILED.' }),
+          state: StringEnum(JOB_STATES, { description: 'State reported by the runtime.' }),
           startTime: Type.Optional(Time('When the running job started.')),
           restarts: Type.Integer({ description: 'Restarts since it was deployed.', minimum: 0 }),
         },
@@ -542,7 +544,7 @@ export const StreamApplicationStatusSchema = Type.Object(
       Type.Object(
         {
           triggerId: Type.String({ description: 'Id the runtime gave the savepoint request.' }),
-          trigger: Type.String({ description: 'Why it was asked for.' }),
+          trigger: StringEnum(SAVEPOINT_TRIGGERS, { description: 'Why it was asked for.' }),
           startedAt: Time('When it was asked for.'),
         },
         { description: 'A savepoint under way, so a restarted operator polls the same one.' },

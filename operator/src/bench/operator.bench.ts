@@ -2,10 +2,19 @@
 // their pods, the operator as its own process (so its memory is its own). Prints time until all
 // are Running, the operator's peak RSS and its reconcile p99 (from its /metrics).
 // Usage: npm run bench -w operator   (WEIR_BENCH_APPS=1000, WEIR_BENCH_CONCURRENCY=32, WEIR_BENCH_HEAP_MIB=160)
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+//
+// WEIR_BENCH_CONTROL_PLANE=dedicated (default): a control plane of its own, etcd and kube-apiserver
+// only, as controller-runtime's envtest runs them, started for the run and purged after. That
+// measures the operator: no controller-manager turning 1,000 Deployments and StatefulSets into
+// pods on the same two cores, no other test suite sharing the API server.
+// WEIR_BENCH_CONTROL_PLANE=shared: the control plane the tests use, controller-manager included.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { request, type RequestOptions } from 'node:https';
+import { homedir, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { kubernetes } from '@weir/e2e';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type StreamApplication } from '../model.ts';
 import { reuseConnections } from '../k8s/connection-reuse.ts';
@@ -25,6 +34,67 @@ function parseMetric(text: string, name: string): number | undefined {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+const mode = process.env.WEIR_BENCH_CONTROL_PLANE ?? 'dedicated';
+if (mode !== 'dedicated' && mode !== 'shared') {
+  throw new Error(`WEIR_BENCH_CONTROL_PLANE must be "dedicated" or "shared", got "${mode}"`);
+}
+const runRoot = process.env.WEIR_RUN ?? join(homedir(), '.cache/weir/run');
+const infra = fileURLToPath(new URL('../../../e2e/infra/kubernetes/', import.meta.url));
+// Its own state directory and ports, so it never meets the shared control plane.
+const dedicatedEnv = {
+  ...process.env,
+  WEIR_RUN: join(runRoot, 'bench'),
+  WEIR_KUBE_APISERVER_PORT: '17443',
+  WEIR_KUBE_ETCD_PORT: '13379',
+  WEIR_KUBE_ETCD_PEER_PORT: '13380',
+  WEIR_KUBE_CONTROLLER_MANAGER: 'false',
+};
+
+/** CPU seconds of the local control plane's processes (when the project's scripts started them). */
+function controlPlaneCpuSeconds(): Record<string, number> {
+  const run = join(mode === 'dedicated' ? dedicatedEnv.WEIR_RUN : runRoot, 'kubernetes');
+  const out: Record<string, number> = {};
+  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager']) {
+    try {
+      const pid = readFileSync(join(run, `${name}.pid`), 'utf8').trim();
+      // utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      out[name] = (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // Not started by the project's scripts (another cluster): nothing to report.
+    }
+  }
+  return out;
+}
+
+/** The API server's request counters by verb and resource, to count what each app costs it. */
+async function apiserverRequests(kc: KubeConfig): Promise<Map<string, number>> {
+  const opts: RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(new URL('/metrics', kc.getCurrentCluster()?.server), opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        resolve(body);
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const verb = /verb="([^"]*)"/.exec(line)?.[1] ?? '';
+    const resource = /resource="([^"]*)"/.exec(line)?.[1] ?? '';
+    const sub = /subresource="([^"]*)"/.exec(line)?.[1] ?? '';
+    const key = `${verb} ${resource}${sub === '' ? '' : `/${sub}`}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.split(' ').at(-1)));
+  }
+  return counts;
+}
+
 /** p99 from the reconcile duration histogram: the smallest bucket bound holding 99 % of passes. */
 function p99FromHistogram(text: string): number | undefined {
   const buckets = text
@@ -37,7 +107,34 @@ function p99FromHistogram(text: string): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const cluster = await kubernetes();
+  let cluster: Cluster;
+  if (mode === 'dedicated') {
+    // Purged first too: a run that was killed may have left its cluster behind.
+    execFileSync(join(infra, 'down.sh'), ['--purge'], { env: dedicatedEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    const kubeconfig = execFileSync(join(infra, 'up.sh'), { env: dedicatedEnv, stdio: ['ignore', 'pipe', 'inherit'] })
+      .toString()
+      .trim();
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kubeconfig);
+    cluster = { kubeConfig, kubeconfigPath: kubeconfig };
+  } else {
+    cluster = await kubernetes();
+  }
+  try {
+    await measure(cluster);
+  } finally {
+    if (mode === 'dedicated') {
+      execFileSync(join(infra, 'down.sh'), ['--purge'], { env: dedicatedEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+  }
+}
+
+interface Cluster {
+  kubeConfig: KubeConfig;
+  kubeconfigPath: string;
+}
+
+async function measure(cluster: Cluster): Promise<void> {
   // The harness's own clients (creating apps, the pod simulator) need a kept-alive connection too,
   // or the harness measures TLS handshakes instead of the operator.
   reuseConnections(cluster.kubeConfig);
@@ -48,12 +145,22 @@ async function main(): Promise<void> {
   const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
   // The operator as users run it: compiled JavaScript (the package script runs `tsc -b` first), not
   // type-stripped TypeScript, whose transpiler would count against the operator's memory.
+  const cpuBefore = controlPlaneCpuSeconds();
+  const harnessCpuBefore = process.cpuUsage();
+  const requestsBefore = await apiserverRequests(cluster.kubeConfig);
   const mainJs = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
   if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: build first with \`npx tsc -b\``);
   const child = spawn(
     process.execPath,
     [
       `--max-old-space-size=${heapMiB}`,
+      // V8 sizes the young generation from the heap limit: with 160 MiB it gets a few MiB, and a
+      // burst of API responses is then promoted and collected as old garbage (GC took half the
+      // operator's CPU). 16 MiB semi-spaces keep short-lived garbage young.
+      ...(process.env.WEIR_BENCH_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter((f) => f !== ''),
+      ...(process.env.WEIR_BENCH_CPU_PROF === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${process.env.WEIR_BENCH_CPU_PROF}`]),
       mainJs,
       '--namespaces',
       h.namespace,
@@ -71,13 +178,17 @@ async function main(): Promise<void> {
     { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['ignore', 'inherit', 'pipe'] },
   );
   let errors = 0;
+  const errorSamples: string[] = [];
   const metricsUrl = new Promise<string>((resolve) => {
     child.stderr.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
       if (process.env.WEIR_BENCH_VERBOSE === '1') process.stderr.write(text);
       const m = /http on (http:\/\/[^\s]+)/.exec(text);
       if (m?.[1] !== undefined) resolve(`${m[1].replace('0.0.0.0', '127.0.0.1')}/metrics`);
-      if (text.includes('failed')) errors++;
+      for (const line of text.split('\n').filter((l) => l.includes('failed'))) {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push(line.slice(0, 300));
+      }
     });
   });
   try {
@@ -134,9 +245,23 @@ async function main(): Promise<void> {
       await sampleRss();
     }
     const metrics = await sampleRss();
+    const requestsAfter = await apiserverRequests(cluster.kubeConfig);
+    const cpuAfter = controlPlaneCpuSeconds();
+    const harnessCpu = process.cpuUsage(harnessCpuBefore);
+    const writeVerbs = ['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE'];
+    const requestDelta = [...requestsAfter]
+      .map(([k, v]) => [k, v - (requestsBefore.get(k) ?? 0)] as const)
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const writes = requestDelta.filter(([k]) => writeVerbs.includes(k.split(' ')[0] ?? ''));
+    const perApp = (n: number) => Number((n / apps).toFixed(2));
     const p99 = p99FromHistogram(metrics);
     const reconciles = metrics.split('\n').filter((l) => l.startsWith('weir_operator_reconciles_total'));
     const result = {
+      controlPlane:
+        mode === 'dedicated'
+          ? 'dedicated: etcd + kube-apiserver only (envtest-like)'
+          : 'shared: etcd + kube-apiserver + kube-controller-manager',
       apps,
       running,
       createSeconds: Number(created.toFixed(1)),
@@ -145,10 +270,28 @@ async function main(): Promise<void> {
       operatorHeapUsedMiB: Number(
         ((parseMetric(metrics, 'weir_operator_nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20).toFixed(1),
       ),
-      loadAverage: (await import('node:os')).loadavg().map((l) => Number(l.toFixed(1))),
+      loadAverage: loadavg().map((l) => Number(l.toFixed(1))),
+      cpuSeconds: {
+        operator: parseMetric(metrics, 'weir_operator_process_cpu_seconds_total'),
+        harness: Number(((harnessCpu.user + harnessCpu.system) / 1e6).toFixed(1)),
+        ...Object.fromEntries(
+          Object.entries(cpuAfter).map(([k, v]) => [k, Number((v - (cpuBefore[k] ?? 0)).toFixed(1))]),
+        ),
+      },
+      // Everyone's requests (operator, controller-manager, harness) during the run, per app.
+      apiserverRequestsPerApp: perApp(requestDelta.reduce((n, [, v]) => n + v, 0)),
+      apiserverWritesPerApp: perApp(writes.reduce((n, [, v]) => n + v, 0)),
+      topWritesPerApp: Object.fromEntries(writes.slice(0, 12).map(([k, v]) => [k, perApp(v)])),
       reconcileP99MsAtMost: p99 === undefined ? undefined : Number.isFinite(p99) ? p99 * 1000 : 'over 30000',
       reconciles,
+      reconcileSecondsHistogram: Object.fromEntries(
+        metrics
+          .split('\n')
+          .filter((l) => l.startsWith('weir_operator_reconcile_duration_seconds_bucket'))
+          .map((l) => [/le="([^"]+)"/.exec(l)?.[1] ?? '', Number(l.split(' ').at(-1))]),
+      ),
       errorLines: errors,
+      errorSamples,
       targets,
       met: {
         allRunning: running === apps && allRunning <= targets.allRunningSeconds,
@@ -163,7 +306,13 @@ async function main(): Promise<void> {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    await h.close();
+    if (mode === 'dedicated') {
+      // The whole control plane is purged next: no need to empty the namespace first.
+      h.sim.stop();
+      await h.fake.close();
+    } else {
+      await h.close();
+    }
   }
 }
 

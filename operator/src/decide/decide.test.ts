@@ -6,7 +6,7 @@ import { input, runtime, spec, T0 } from '../testing/fixtures.ts';
 import { decide } from './decide.ts';
 import { deploymentHash } from './spec-diff.ts';
 import { transitions } from './transitions.ts';
-import { Phase, type Action, type Decision, type Observed } from './types.ts';
+import { Phase, type Action, type CompatibilityCheckJob, type Decision, type Observed } from './types.ts';
 
 const exercised = new Set<string>();
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -224,9 +224,11 @@ describe('decide: upgrades from Stable', () => {
   const stableObs = { workloads: up1, runtime: healthy };
   const compatible = { specHash: h2, compatible: true, problems: [] };
   it('an upgrade waits for the pre-flight compatibility check and stops nothing meanwhile', () => {
-    const d = run({ spec: v2, status: settled(Phase.Stable), observed: stableObs });
+    const pipelineOnly = spec({ config: { tuned: 'yes' } });
+    const d = run({ spec: pipelineOnly, status: settled(Phase.Stable), observed: stableObs });
     assert.equal(d.phase, Phase.Stable);
-    assert.deepEqual(d.actions, []);
+    assert.equal(d.reason, 'CheckingCompatibility');
+    assert.deepEqual(d.actions, [], 'same image: the running runtime is asked, no Job');
   });
   it('an incompatible savepoint stops nothing and reports Stalled naming the problem', () => {
     const d = run({
@@ -280,6 +282,146 @@ describe('decide: upgrades from Stable', () => {
   });
 });
 
+describe('decide: the pre-flight check runs as a Job with the new image', () => {
+  const withCp = {
+    workloads: up1,
+    runtime: runtime({ completed: 2, advancedAt: iso(T0 + 10_000), lastCheckpoint: 'cp-9' }),
+  };
+  const job = (over: Partial<CompatibilityCheckJob> = {}): CompatibilityCheckJob => ({
+    name: `app-check-${h2.slice(0, 9)}-0`,
+    specHash: h2,
+    attempt: 0,
+    outcome: 'Running',
+    problems: [],
+    ...over,
+  });
+  it('an image change starts a check Job on the latest checkpoint, stopping nothing', () => {
+    const d = run({ spec: v2, status: settled(Phase.Stable), observed: { ...withCp, compatibilityChecks: [] } });
+    assert.equal(d.phase, Phase.Stable);
+    assert.equal(d.reason, 'CheckingCompatibility');
+    assert.deepEqual(d.actions, [
+      { kind: 'startCompatibilityCheck', spec: v2, specHash: h2, attempt: 0, snapshot: 'cp-9' },
+    ]);
+  });
+  it('waits while the Job runs, and removes Jobs of an earlier spec', () => {
+    const old = job({ name: 'app-check-012345678-0', specHash: '0123456789abcdef', outcome: 'Incompatible' });
+    const d = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: { ...withCp, compatibilityChecks: [job(), old] },
+    });
+    assert.equal(d.reason, 'CheckingCompatibility');
+    assert.deepEqual(d.actions, [{ kind: 'deleteCompatibilityCheck', name: old.name }]);
+  });
+  it('a compatible verdict proceeds (Stable → Savepointing) and removes the used Job', () => {
+    const d = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: {
+        ...withCp,
+        compatibilityChecks: [job({ outcome: 'Compatible' })],
+        compatibility: { specHash: h2, compatible: true, problems: [] },
+      },
+    });
+    assert.equal(d.phase, Phase.Savepointing);
+    assert.deepEqual(kinds(d.actions), ['triggerSavepoint', 'deleteCompatibilityCheck']);
+  });
+  it('an incompatible verdict stalls with the problems and keeps its Job (the verdict survives a restart)', () => {
+    const d = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: {
+        ...withCp,
+        compatibilityChecks: [job({ outcome: 'Incompatible', problems: ['sum: state missing'] })],
+        compatibility: { specHash: h2, compatible: false, problems: ['sum: state missing'] },
+      },
+    });
+    assert.equal(d.phase, Phase.Stable);
+    assert.equal(d.stalled?.reason, 'IncompatibleState');
+    assert.match(d.stalled.message, /sum: state missing/);
+    assert.deepEqual(d.actions, []);
+  });
+  it('a check that could not run stops nothing, says why, and retries with backoff', () => {
+    const failedAt = iso(T0);
+    const failed = job({
+      outcome: 'Error',
+      reason: 'DeadlineExceeded (Job was active longer than specified deadline)',
+      finishedAt: failedAt,
+    });
+    const waiting = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: { ...withCp, compatibilityChecks: [failed], nowMs: T0 + 1000 },
+    });
+    assert.equal(waiting.phase, Phase.Stable);
+    assert.equal(waiting.reason, 'CompatibilityCheckFailed');
+    assert.match(waiting.message, /could not run: DeadlineExceeded/);
+    assert.equal(waiting.warning, true);
+    assert.equal(waiting.stalled, undefined);
+    assert.deepEqual(waiting.actions, []);
+    assert.equal(waiting.requeueAfterMs, 9000, 'the first backoff step, less the time already waited');
+    const retry = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: { ...withCp, compatibilityChecks: [failed], nowMs: T0 + 10_000 },
+    });
+    assert.equal(retry.reason, 'CheckingCompatibility');
+    assert.deepEqual(retry.actions, [
+      { kind: 'deleteCompatibilityCheck', name: failed.name },
+      { kind: 'startCompatibilityCheck', spec: v2, specHash: h2, attempt: 1, snapshot: 'cp-9' },
+    ]);
+  });
+  it('gives up after 10 attempts with Stalled CompatibilityCheckFailed, still stopping nothing', () => {
+    const d = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: {
+        ...withCp,
+        compatibilityChecks: [job({ attempt: 9, outcome: 'Error', reason: 'ImagePullBackOff', finishedAt: iso(T0) })],
+        nowMs: T0 + 3_600_000,
+      },
+    });
+    assert.equal(d.phase, Phase.Stable);
+    assert.equal(d.stalled?.reason, 'CompatibilityCheckFailed');
+    assert.match(d.stalled.message, /ImagePullBackOff; gave up after 10 attempts/);
+    assert.deepEqual(d.actions, []);
+  });
+  it('setting allowNonRestoredState asks for a new verdict (a way out of IncompatibleState)', () => {
+    const allowing = spec({ image: 'weir/app:2', allowNonRestoredState: true });
+    const d = run({
+      spec: allowing,
+      status: settled(Phase.Stable),
+      observed: {
+        ...withCp,
+        compatibilityChecks: [job({ outcome: 'Incompatible', problems: ['sum: state missing'] })],
+        compatibility: { specHash: h2, compatible: false, problems: ['sum: state missing'] },
+      },
+    });
+    assert.equal(d.stalled, undefined);
+    assert.equal(d.reason, 'CheckingCompatibility');
+    const start = d.actions.find((a) => a.kind === 'startCompatibilityCheck');
+    assert.ok(start?.kind === 'startCompatibilityCheck' && start.specHash !== h2 && start.spec.allowNonRestoredState);
+  });
+  it('no snapshot yet: nothing to check, the upgrade proceeds', () => {
+    const d = run({
+      spec: v2,
+      status: settled(Phase.Stable),
+      observed: { workloads: up1, runtime: healthy, compatibilityChecks: [] },
+    });
+    assert.equal(d.phase, Phase.Savepointing);
+  });
+  it('RolledBack → Cancelling after a compatible Job verdict (last-state upgrade)', () => {
+    const s = spec({ image: 'weir/app:3', upgrade: { ...v1.upgrade, mode: 'last-state' } });
+    const d = run({
+      spec: s,
+      status: upgraded(Phase.RolledBack, { deployedSpecHash: h1 }),
+      observed: { ...withCp, compatibility: { specHash: deploymentHash(s), compatible: true, problems: [] } },
+    });
+    assert.equal(d.phase, Phase.Cancelling);
+    assert.equal(d.patch.operations?.[0]?.snapshot, 'cp-9');
+  });
+});
+
 describe('decide: savepointing', () => {
   const pending = { triggerId: 'upgrade-1', trigger: 'upgrade' as const, startedAt: iso(T0) };
   const op = { type: 'upgrade' as const, trigger: 'spec change', outcome: 'InProgress' as const, startedAt: iso(T0) };
@@ -323,14 +465,46 @@ describe('decide: savepointing', () => {
       status = applyStatusPatch(status, retry.patch);
     }
   });
-  it('a savepoint that never answers times out as a failure', () => {
-    const d = run({
+  it('a savepoint past its timeout is cancelled in the runtime, and what the cancel ended in decides', () => {
+    const inProgress = { id: 'upgrade-1', state: 'IN_PROGRESS' as const };
+    const timedOut = run({
       spec: v2,
       status: sp(),
-      observed: { workloads: up1, savepoint: { id: 'upgrade-1', state: 'IN_PROGRESS' }, ...later(301) },
+      observed: { workloads: up1, savepoint: inProgress, ...later(301) },
     });
-    assert.equal(d.reason, 'SavepointFailed');
-    assert.match(d.message, /timed out/);
+    assert.equal(timedOut.phase, Phase.Savepointing);
+    assert.equal(timedOut.reason, 'SavepointTimedOut');
+    assert.deepEqual(timedOut.actions, [{ kind: 'cancelSavepoint', id: 'upgrade-1' }]);
+    assert.ok(!('pendingSavepoint' in timedOut.patch), 'kept pending until the runtime says how it ended');
+    const status = applyStatusPatch(sp(), timedOut.patch);
+
+    // Cancelled: recorded as a failure, the old version keeps running, the retry backs off.
+    const cancelled = { id: 'upgrade-1', state: 'CANCELED' as const };
+    const failed = run({ spec: v2, status, observed: { workloads: up1, savepoint: cancelled, ...later(302) } });
+    assert.equal(failed.phase, Phase.Savepointing);
+    assert.equal(failed.reason, 'SavepointFailed');
+    assert.deepEqual(failed.actions, []);
+    assert.match(failed.patch.savepoints?.history?.[0]?.message ?? '', /timed out after 300s; cancelled/);
+    assert.ok('pendingSavepoint' in failed.patch && failed.patch.pendingSavepoint === undefined);
+    assert.ok((failed.requeueAfterMs ?? 0) > 0);
+
+    // Completed before the cancel landed: the job has stopped, so the upgrade goes on from it.
+    const late = { id: 'upgrade-1', state: 'COMPLETED' as const, path: 'sp-late' };
+    const d = run({ spec: v2, status, observed: { workloads: up1, savepoint: late, ...later(302) } });
+    assert.equal(d.phase, Phase.Cancelling);
+    assert.equal(d.patch.operations?.[0]?.snapshot, 'sp-late');
+
+    // No answer to the cancel within the grace: given up on, asking once more on the way out.
+    const giveUp = run({ spec: v2, status, observed: { workloads: up1, savepoint: inProgress, ...later(311) } });
+    assert.equal(giveUp.reason, 'SavepointFailed');
+    assert.deepEqual(giveUp.actions, [{ kind: 'cancelSavepoint', id: 'upgrade-1' }]);
+    assert.match(giveUp.message, /did not confirm the cancel/);
+
+    // The runtime not answering at all: nothing to wait for.
+    const silent = run({ spec: v2, status: sp(), observed: { workloads: up1, ...later(301) } });
+    assert.equal(silent.reason, 'SavepointFailed');
+    assert.match(silent.message, /timed out after 300s; the runtime did not answer/);
+    assert.deepEqual(kinds(silent.actions), ['cancelSavepoint']);
   });
   it('Savepointing → Stable / Running when the change is withdrawn between attempts', () => {
     assert.equal(
@@ -580,6 +754,38 @@ describe('decide: manual and periodic savepoints', () => {
   });
 });
 
+describe('decide: a manual or periodic savepoint past its timeout', () => {
+  it('is cancelled in the runtime, recorded as failed once cancelled, and the periodic schedule backs off', () => {
+    const s = spec({ savepoints: { ...v1.savepoints, intervalSeconds: 60 } });
+    const pending = { triggerId: 'periodic-1', trigger: 'periodic' as const, startedAt: iso(T0) };
+    const status = settled(Phase.Stable, { pendingSavepoint: pending, lastReconciledSpec: JSON.stringify(s) });
+    const inProgress = { id: 'periodic-1', state: 'IN_PROGRESS' as const };
+    const waiting = run({ spec: s, status, observed: { workloads: up1, runtime: healthy, savepoint: inProgress } });
+    assert.equal(waiting.reason, 'SavepointInProgress');
+    assert.deepEqual(waiting.actions, []);
+    const timedOut = run({
+      spec: s,
+      status,
+      observed: { workloads: up1, runtime: healthy, savepoint: inProgress, ...later(301) },
+    });
+    assert.equal(timedOut.phase, Phase.Stable);
+    assert.deepEqual(timedOut.actions, [{ kind: 'cancelSavepoint', id: 'periodic-1' }]);
+    const cancelled = { id: 'periodic-1', state: 'CANCELED' as const };
+    const failed = run({
+      spec: s,
+      status,
+      observed: { workloads: up1, runtime: healthy, savepoint: cancelled, ...later(302) },
+    });
+    assert.equal(failed.reason, 'SavepointFailed');
+    assert.equal(failed.patch.savepoints?.history?.[0]?.result, 'Failed');
+    const after = applyStatusPatch(status, failed.patch);
+    const soon = run({ spec: s, status: after, observed: { workloads: up1, runtime: healthy, ...later(303) } });
+    assert.deepEqual(soon.actions, [], 'the next periodic savepoint waits for its backoff');
+    const retry = run({ spec: s, status: after, observed: { workloads: up1, runtime: healthy, ...later(302 + 61) } });
+    assert.equal(retry.actions[0]?.kind, 'triggerSavepoint');
+  });
+});
+
 describe('decide: deletion, invalid specs', () => {
   it('* → Deleting takes a final savepoint, then removes workloads and the finalizer', () => {
     for (const phase of Object.values(Phase)) {
@@ -620,10 +826,23 @@ describe('decide: deletion, invalid specs', () => {
       deleting: true,
       observed: { workloads: up1, savepoint: { id: 'd', state: 'IN_PROGRESS' }, ...later(301) },
     });
-    assert.equal(d.reason, 'FinalSavepointFailed');
-    assert.deepEqual(kinds(d.actions), ['deleteWorkloads']);
+    assert.equal(d.reason, 'FinalSavepointTimedOut');
+    assert.deepEqual(d.actions, [{ kind: 'cancelSavepoint', id: 'd' }]);
+    const cancelled = run({
+      status,
+      deleting: true,
+      observed: { workloads: up1, savepoint: { id: 'd', state: 'CANCELED' }, ...later(302) },
+    });
+    assert.equal(cancelled.reason, 'FinalSavepointFailed');
+    assert.deepEqual(kinds(cancelled.actions), ['deleteWorkloads']);
+    const unconfirmed = run({
+      status,
+      deleting: true,
+      observed: { workloads: up1, savepoint: { id: 'd', state: 'IN_PROGRESS' }, ...later(311) },
+    });
+    assert.deepEqual(kinds(unconfirmed.actions), ['cancelSavepoint', 'deleteWorkloads']);
     const stuckPods = run({
-      status: applyStatusPatch(status, d.patch),
+      status: applyStatusPatch(status, cancelled.patch),
       deleting: true,
       observed: { workloads: { present: false, podsRemaining: 1 }, ...later(302) },
     });

@@ -7,7 +7,7 @@ import { rollingBack } from '../phases/rolling-back.ts';
 import { restarting } from '../phases/restarting.ts';
 import { rolledBack, running, stable } from '../phases/running.ts';
 import { savepointing } from '../phases/savepointing.ts';
-import { compatibilityCheckNeeded } from '../phases/steady.ts';
+import { compatibilityCheckMode, type CompatibilityCheckMode } from '../phases/steady.ts';
 import { suspended } from '../phases/suspended.ts';
 import { makeCtx, type Ctx } from './context.ts';
 import { assertTransition } from './transitions.ts';
@@ -79,8 +79,11 @@ function decideUnchecked(input: DecideInput, from: Phase): Decision {
   return byPhase[from](ctx);
 }
 
-/** Whether observe must ask the runtime if the desired spec can restore the current state. */
-export function needsCompatibilityCheck(input: DecideInput): boolean {
-  if (input.spec === undefined || input.deleting) return false;
-  return compatibilityCheckNeeded(makeCtx({ ...input, spec: input.spec }, currentPhase(input.status.phase)));
+/**
+ * Whether observe must find out if the desired spec can restore the current state, and how: by
+ * asking the running runtime, or from a check Job running the new image.
+ */
+export function compatibilityCheckNeeded(input: DecideInput): CompatibilityCheckMode {
+  if (input.spec === undefined || input.deleting) return 'none';
+  return compatibilityCheckMode(makeCtx({ ...input, spec: input.spec }, currentPhase(input.status.phase)));
 }

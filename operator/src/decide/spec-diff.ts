@@ -88,11 +88,33 @@ export function canonicalJson(v: unknown): string {
   return out ?? 'undefined';
 }
 
+// Specs are never mutated (a new generation is a new object), so a spec's hash is computed once.
+const hashes = new WeakMap<StreamApplicationSpec, string>();
+
 /** Hash of the fields that shape the workloads: two specs with one hash deploy identically. */
 export function deploymentHash(spec: StreamApplicationSpec): string {
+  let hash = hashes.get(spec);
+  if (hash === undefined) {
+    hash = computeDeploymentHash(spec);
+    hashes.set(spec, hash);
+  }
+  return hash;
+}
+
+function computeDeploymentHash(spec: StreamApplicationSpec): string {
   const relevant: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(spec)) {
     if (kindOf(key) !== 'ignore' || key === 'checkpoints') relevant[key] = value;
   }
   return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
+}
+
+/**
+ * What a pre-flight compatibility verdict is for: the deployment plus allowNonRestoredState, which
+ * changes the verdict without changing the workloads (setting it is a way out of IncompatibleState).
+ */
+export function compatibilityCheckHash(spec: StreamApplicationSpec): string {
+  const base = deploymentHash(spec);
+  if (!spec.allowNonRestoredState) return base;
+  return createHash('sha256').update(`${base}+allowNonRestoredState`).digest('hex').slice(0, 16);
 }

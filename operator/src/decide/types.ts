@@ -40,6 +40,22 @@ export interface Observed {
   savepoint?: SavepointStatus;
   /** The pre-flight check of the desired spec, for desiredHash, when decide asked for one. */
   compatibility?: CompatibilityResult & { specHash: string };
+  /** The app's pre-flight check Jobs (read only while a check by Job is needed). */
+  compatibilityChecks?: CompatibilityCheckJob[];
+}
+
+/** A pre-flight check run as a Job with the new image, as observe understood its outcome. */
+export interface CompatibilityCheckJob {
+  name: string;
+  specHash: string;
+  attempt: number;
+  /** Running: not finished; Compatible / Incompatible: the new image's verdict; Error: it could not judge. */
+  outcome: 'Running' | 'Compatible' | 'Incompatible' | 'Error';
+  problems: string[];
+  /** Why an Error: deadline, image not pullable, crash, unreadable savepoint or pipeline. */
+  reason?: string;
+  /** When it finished (ISO time). */
+  finishedAt?: string;
 }
 
 export interface DecideInput {
@@ -80,7 +96,17 @@ export type Action =
   | { kind: 'apply'; spec: StreamApplicationSpec; specHash: string; restoreFrom?: string }
   | { kind: 'deleteWorkloads' }
   | { kind: 'triggerSavepoint'; id: string; stop: boolean; trigger: SavepointTrigger }
+  /** Abort a savepoint past its timeout, so the runtime stops working on it (best effort). */
+  | { kind: 'cancelSavepoint'; id: string }
   | { kind: 'disposeSavepoint'; path: string }
+  | {
+      kind: 'startCompatibilityCheck';
+      spec: StreamApplicationSpec;
+      specHash: string;
+      attempt: number;
+      snapshot: string;
+    }
+  | { kind: 'deleteCompatibilityCheck'; name: string }
   | { kind: 'removeFinalizer' };
 
 export interface Decision {

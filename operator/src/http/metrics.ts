@@ -20,11 +20,20 @@ export class OperatorMetrics {
     help: 'Reconcile passes that failed and were retried with backoff.',
     registers: [this.registry],
   });
-  readonly appsByPhase = new Gauge({
+  /** Counts apps by phase from the watch cache, when this replica has one (it leads). */
+  countAppsByPhase: (() => ReadonlyMap<string, number>) | undefined;
+  readonly appsByPhase = new Gauge<'phase'>({
     name: 'weir_operator_apps',
-    help: 'StreamApplications by lifecycle phase.',
+    help: 'StreamApplications watched by the leader, by lifecycle phase (from status.phase; new apps count as Pending).',
     labelNames: ['phase'] as const,
     registers: [this.registry],
+    // Counted when scraped, from every app the watch sees, not only the ones reconciled lately.
+    collect: () => {
+      const counts = this.countAppsByPhase?.();
+      if (counts === undefined) return;
+      this.appsByPhase.reset();
+      for (const [phase, n] of counts) this.appsByPhase.set({ phase }, n);
+    },
   });
   readonly transitionSeconds = new Histogram({
     name: 'weir_operator_phase_duration_seconds',

@@ -18,7 +18,11 @@ describe('operator HTTP', () => {
     m.reconciles.inc({ result: 'ok' });
     m.reconcileSeconds.observe(0.02);
     m.errors.inc();
-    m.appsByPhase.set({ phase: 'Stable' }, 3);
+    m.countAppsByPhase = () =>
+      new Map([
+        ['Stable', 3],
+        ['Savepointing', 1],
+      ]);
     m.transitionSeconds.observe({ from: 'Deploying', to: 'Running' }, 4);
     const res = await buildApp({ registry: m.registry, healthy: () => true, ready: () => true }).inject({
       url: '/metrics',
@@ -28,6 +32,7 @@ describe('operator HTTP', () => {
     assert.match(res.body, /weir_operator_reconcile_duration_seconds_count 1/);
     assert.match(res.body, /weir_operator_reconcile_errors_total 1/);
     assert.match(res.body, /weir_operator_apps\{phase="Stable"\} 3/);
+    assert.match(res.body, /weir_operator_apps\{phase="Savepointing"\} 1/);
     assert.match(res.body, /weir_operator_phase_duration_seconds_count\{from="Deploying",to="Running"\} 1/);
   });
 });

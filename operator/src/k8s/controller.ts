@@ -3,7 +3,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { currentPhase } from '../decide/decide.ts';
 import type { Tuning } from '../decide/types.ts';
+import type { StreamApplication } from '../model.ts';
 import type { OperatorMetrics } from '../http/metrics.ts';
 import { Reconciler } from '../reconciler.ts';
 import type { RuntimePort } from '../runtime/client.ts';
@@ -66,7 +68,7 @@ export class Controller {
       },
       this.#log,
     );
-    const kube = new KubeClient(opts.kubeConfig, this.#informers.caches, this.identity);
+    const kube = new KubeClient(opts.kubeConfig, this.#informers.caches, this.identity, this.#informers.apps);
     this.#reconciler = new Reconciler({ kube, runtime: opts.runtime(kube), tuning: opts.tuning ?? {}, log: this.#log });
     this.#election =
       opts.leaderElection === undefined
@@ -93,6 +95,14 @@ export class Controller {
     }
     this.#opts.metrics.leader.set(1);
     await this.#informers.start();
+    this.#opts.metrics.countAppsByPhase = () => {
+      const counts = new Map<string, number>();
+      for (const app of this.#informers.apps.list()) {
+        const phase = currentPhase((app as StreamApplication).status?.phase);
+        counts.set(phase, (counts.get(phase) ?? 0) + 1);
+      }
+      return counts;
+    };
     this.#synced = true;
     const resyncMs = this.#opts.resyncMs ?? 60_000;
     this.#resync = setInterval(() => {
@@ -110,8 +120,16 @@ export class Controller {
     if (this.#resync !== undefined) clearInterval(this.#resync);
     await this.#informers.stop();
     await this.#queue.shutdown();
+    await this.#reconciler.flushEvents();
     await this.#election?.stop();
     this.#opts.metrics.leader.set(0);
+    this.#opts.metrics.countAppsByPhase = undefined;
+    this.#opts.metrics.appsByPhase.reset();
+  }
+
+  /** Alive and able to see the cluster: no watch has been failing for longer than `ms`. */
+  healthy(ms = 120_000): boolean {
+    return this.#informers.failingFor(ms).length === 0;
   }
 
   async #reconcileKey(key: string): Promise<{ requeueAfterMs?: number }> {
@@ -135,17 +153,11 @@ export class Controller {
   }
 
   #trackPhase(key: string, phase: string | undefined): void {
-    const before = this.#phases.get(key);
-    if (before === phase) return;
-    if (before !== undefined) this.#opts.metrics.appsByPhase.dec({ phase: before });
     if (phase === undefined) this.#phases.delete(key);
-    else {
-      this.#phases.set(key, phase);
-      this.#opts.metrics.appsByPhase.inc({ phase });
-    }
+    else this.#phases.set(key, phase);
   }
 
-  /** For tests and the benchmark: apps per phase as this controller last saw them. */
+  /** For tests: the phase each app's last pass here decided. */
   phases(): ReadonlyMap<string, string> {
     return this.#phases;
   }

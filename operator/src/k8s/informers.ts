@@ -5,6 +5,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   makeInformer,
+  setHeaderOptions,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -42,6 +43,25 @@ export function keepMetadata(obj: KubernetesObject): void {
   if (obj.metadata !== undefined) Reflect.deleteProperty(obj.metadata, 'managedFields');
 }
 
+// The API server's metadata-only representation (what controller-runtime's metadata informers
+// ask for): it sends each workload's metadata and nothing else, so neither side spends time on
+// specs and statuses that reconcile never reads.
+const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+const metadataOnly = setHeaderOptions(
+  'Accept',
+  PARTIAL_METADATA.replace('PartialObjectMetadata', 'PartialObjectMetadataList'),
+);
+
+/** The same KubeConfig, whose watches ask for metadata only. */
+function metadataOnlyWatches(kc: KubeConfig): KubeConfig {
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (context) => {
+    await kc.applySecurityAuthentication(context);
+    context.setHeaderParam('Accept', PARTIAL_METADATA);
+  };
+  return wrapped;
+}
+
 /** Namespaces to watch: every namespace, or a list. */
 export type WatchScope = { all: true } | { all: false; namespaces: string[] };
 
@@ -71,10 +91,17 @@ class MultiCache<T extends KubernetesObject> implements ObjectCache<T> {
   }
 }
 
+/** Apps are cached whole (reconcile reads them from here), only without their managedFields. */
+export function dropManagedFields(obj: KubernetesObject): void {
+  if (obj.metadata !== undefined) Reflect.deleteProperty(obj.metadata, 'managedFields');
+}
+
 export interface InformerSet {
   caches: WorkloadCaches;
-  /** The apps' cache: only for listing keys to resync; reconcile reads the app fresh. */
-  apps: ObjectCache<CachedMetadata>;
+  /** The apps, as last seen by the watch. */
+  apps: ObjectCache<KubernetesObject>;
+  /** Names of the watches that have been failing for longer than `ms` (empty when all are well). */
+  failingFor(ms: number): string[];
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -88,11 +115,12 @@ export function makeInformers(
   log: (msg: string) => void,
 ): InformerSet {
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const metadataKc = metadataOnlyWatches(kc);
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const namespaces: (string | undefined)[] = scope.all ? [undefined] : scope.namespaces;
   const managed: Managed<KubernetesObject>[] = [];
-  const appCache = new MultiCache<CachedMetadata>();
+  const appCache = new MultiCache<KubernetesObject>();
   const stsCache = new MultiCache<CachedMetadata>();
   const depCache = new MultiCache<CachedMetadata>();
   const podCache = new MultiCache<CachedMetadata>();
@@ -122,8 +150,8 @@ export function makeInformers(
     const onApp = (obj: KubernetesObject) => {
       enqueue(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
     };
-    appInformer.on('add', keepMetadata);
-    appInformer.on('update', keepMetadata);
+    appInformer.on('add', dropManagedFields);
+    appInformer.on('update', dropManagedFields);
     appInformer.on('add', onApp);
     appInformer.on('update', onApp);
     appInformer.on('delete', onApp);
@@ -134,31 +162,31 @@ export function makeInformers(
     });
 
     const sts = makeInformer<V1StatefulSet>(
-      kc,
+      metadataKc,
       `/apis/apps/v1${where}/statefulsets`,
       () =>
         ns === undefined
-          ? apps.listStatefulSetForAllNamespaces({ labelSelector: ownedSelector })
-          : apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: ownedSelector }),
+          ? apps.listStatefulSetForAllNamespaces({ labelSelector: ownedSelector }, metadataOnly)
+          : apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: ownedSelector }, metadataOnly),
       ownedSelector,
     );
     const dep = makeInformer<V1Deployment>(
-      kc,
+      metadataKc,
       `/apis/apps/v1${where}/deployments`,
       () =>
         ns === undefined
-          ? apps.listDeploymentForAllNamespaces({ labelSelector: ownedSelector })
-          : apps.listNamespacedDeployment({ namespace: ns, labelSelector: ownedSelector }),
+          ? apps.listDeploymentForAllNamespaces({ labelSelector: ownedSelector }, metadataOnly)
+          : apps.listNamespacedDeployment({ namespace: ns, labelSelector: ownedSelector }, metadataOnly),
       ownedSelector,
     );
     const podSelector = 'app.kubernetes.io/name=weir-app';
     const pods = makeInformer<V1Pod>(
-      kc,
+      metadataKc,
       `/api/v1${where}/pods`,
       () =>
         ns === undefined
-          ? core.listPodForAllNamespaces({ labelSelector: podSelector })
-          : core.listNamespacedPod({ namespace: ns, labelSelector: podSelector }),
+          ? core.listPodForAllNamespaces({ labelSelector: podSelector }, metadataOnly)
+          : core.listNamespacedPod({ namespace: ns, labelSelector: podSelector }, metadataOnly),
       podSelector,
     );
     for (const [inf, cache, label] of [
@@ -183,9 +211,15 @@ export function makeInformers(
 
   let stopped = false;
   const restartDelays = new Map<string, number>();
+  // Since when each watch has been failing: a watch that never comes back makes /healthz fail, so
+  // the kubelet restarts a wedged operator instead of leaving it blind.
+  const failingSince = new Map<string, number>();
+  const lastError = new Map<string, number>();
   for (const m of managed) {
     m.informer.on('error', (err: unknown) => {
       if (stopped) return;
+      lastError.set(m.name, Date.now());
+      if (!failingSince.has(m.name)) failingSince.set(m.name, Date.now());
       const delay = Math.min(30_000, (restartDelays.get(m.name) ?? 500) * 2);
       restartDelays.set(m.name, delay);
       log(`watch of ${m.name} failed (${err instanceof Error ? err.message : String(err)}); relisting in ${delay} ms`);
@@ -196,12 +230,23 @@ export function makeInformers(
           });
       }, delay).unref();
     });
-    m.informer.on('connect', () => restartDelays.delete(m.name));
+    m.informer.on('connect', () => {
+      restartDelays.delete(m.name);
+      // 'connect' comes before the relist: the watch is well again only if no error follows soon.
+      const at = Date.now();
+      setTimeout(() => {
+        if ((lastError.get(m.name) ?? 0) < at) failingSince.delete(m.name);
+      }, 5_000).unref();
+    });
   }
 
   return {
     caches: { statefulSets: stsCache, deployments: depCache, pods: podCache },
     apps: appCache,
+    failingFor(ms) {
+      const now = Date.now();
+      return [...failingSince].filter(([, since]) => now - since > ms).map(([name]) => name);
+    },
     async start() {
       // Workload caches first, so the first reconciles see what already exists.
       const workloadInformers = managed.filter((m) => !m.name.startsWith('streamapplications'));

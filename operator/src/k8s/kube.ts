@@ -3,16 +3,26 @@
 import {
   ApiException,
   AppsV1Api,
+  BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
+  type KubernetesObject,
+  type ObjectCache,
 } from '@kubernetes/client-node';
-import { FIELD_MANAGER, names, SPEC_HASH_ANNOTATION, type KubeObject } from '../act/manifests.ts';
+import {
+  checkLabels,
+  FIELD_MANAGER,
+  names,
+  selectorString,
+  SPEC_HASH_ANNOTATION,
+  type KubeObject,
+} from '../act/manifests.ts';
 import { GROUP, PLURAL, VERSION, type StreamApplication, type StreamApplicationStatus } from '../model.ts';
-import type { KubePort, Workloads } from '../ports.ts';
+import type { CheckJobState, KubePort, Workloads } from '../ports.ts';
 import type { WorkloadCaches } from './informers.ts';
 
 export function httpStatus(err: unknown): number | undefined {
@@ -26,19 +36,50 @@ export class KubeClient implements KubePort {
   readonly #core: CoreV1Api;
   readonly #apps: AppsV1Api;
   readonly #objects: KubernetesObjectApi;
+  readonly #batch: BatchV1Api;
   readonly #caches: WorkloadCaches;
+  readonly #appCache: ObjectCache<KubernetesObject> | undefined;
   readonly #identity: string;
+  /** The resourceVersion of this operator's latest write to each app, until the cache shows it. */
+  readonly #written = new Map<string, string>();
 
-  constructor(kc: KubeConfig, caches: WorkloadCaches, identity: string) {
+  constructor(kc: KubeConfig, caches: WorkloadCaches, identity: string, apps?: ObjectCache<KubernetesObject>) {
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
+    this.#batch = kc.makeApiClient(BatchV1Api);
     this.#caches = caches;
+    this.#appCache = apps;
     this.#identity = identity;
   }
 
+  /**
+   * From the watch cache when it already shows this operator's own latest write (the usual case:
+   * that write's event is what queued the pass); otherwise fresh from the API server, so a pass
+   * never decides on a status older than the one it wrote. Other writers' changes may still be
+   * a moment late, as with any informer; the resourceVersion guard on writes catches that.
+   */
   async getApp(namespace: string, name: string): Promise<StreamApplication | undefined> {
+    const key = `${namespace}/${name}`;
+    const cached = this.#appCache?.get(name, namespace);
+    const written = this.#written.get(key);
+    if (cached !== undefined && (written === undefined || cached.metadata?.resourceVersion === written)) {
+      this.#written.delete(key);
+      // A copy: the pass may change what it reads, the cache must not change with it.
+      return structuredClone(cached) as StreamApplication;
+    }
+    this.#written.delete(key);
+    return this.#readApp(namespace, name);
+  }
+
+  #remember(app: StreamApplication): StreamApplication {
+    const rv = app.metadata.resourceVersion;
+    if (rv !== undefined) this.#written.set(`${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`, rv);
+    return app;
+  }
+
+  async #readApp(namespace: string, name: string): Promise<StreamApplication | undefined> {
     try {
       return (await this.#custom.getNamespacedCustomObject({
         group: GROUP,
@@ -113,18 +154,20 @@ export class KubeClient implements KubePort {
   ): Promise<StreamApplication> {
     const body: Record<string, unknown> = { ...status };
     for (const key of removed) body[key] = null;
-    return (await this.#custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace: app.metadata.namespace ?? '',
-        name: app.metadata.name ?? '',
-        body: { metadata: { resourceVersion: app.metadata.resourceVersion }, status: body },
-        fieldManager: FIELD_MANAGER,
-      },
-      mergePatch,
-    )) as StreamApplication;
+    return this.#remember(
+      (await this.#custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace: app.metadata.namespace ?? '',
+          name: app.metadata.name ?? '',
+          body: { metadata: { resourceVersion: app.metadata.resourceVersion }, status: body },
+          fieldManager: FIELD_MANAGER,
+        },
+        mergePatch,
+      )) as StreamApplication,
+    );
   }
 
   async setFinalizer(
@@ -135,18 +178,20 @@ export class KubeClient implements KubePort {
     const current = app.metadata.finalizers ?? [];
     const finalizers = present ? [...new Set([...current, finalizer])] : current.filter((f) => f !== finalizer);
     try {
-      return (await this.#custom.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace: app.metadata.namespace ?? '',
-          name: app.metadata.name ?? '',
-          body: { metadata: { resourceVersion: app.metadata.resourceVersion, finalizers } },
-          fieldManager: FIELD_MANAGER,
-        },
-        mergePatch,
-      )) as StreamApplication;
+      return this.#remember(
+        (await this.#custom.patchNamespacedCustomObject(
+          {
+            group: GROUP,
+            version: VERSION,
+            plural: PLURAL,
+            namespace: app.metadata.namespace ?? '',
+            name: app.metadata.name ?? '',
+            body: { metadata: { resourceVersion: app.metadata.resourceVersion, finalizers } },
+            fieldManager: FIELD_MANAGER,
+          },
+          mergePatch,
+        )) as StreamApplication,
+      );
     } catch (err) {
       if (!present && httpStatus(err) === 404) return undefined;
       throw err;
@@ -184,6 +229,83 @@ export class KubeClient implements KubePort {
       },
     });
     /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+  }
+
+  async compatibilityChecks(namespace: string, app: string): Promise<CheckJobState[]> {
+    // Read directly (no informer): only apps waiting for a check ask, every poll while they wait.
+    const jobs = await this.#batch.listNamespacedJob({ namespace, labelSelector: selectorString(checkLabels(app)) });
+    return Promise.all(
+      jobs.items.map(async (job): Promise<CheckJobState> => {
+        const name = job.metadata?.name ?? '';
+        const conditions = (job.status?.conditions ?? []).map((c) => ({
+          type: c.type,
+          status: c.status,
+          ...(c.reason === undefined ? {} : { reason: c.reason }),
+          ...(c.message === undefined ? {} : { message: c.message }),
+          ...(c.lastTransitionTime === undefined
+            ? {}
+            : { lastTransitionTime: new Date(c.lastTransitionTime).toISOString() }),
+        }));
+        const finished = conditions.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+        const terminated = finished ? await this.#checkTermination(namespace, name) : undefined;
+        return {
+          name,
+          labels: job.metadata?.labels ?? {},
+          conditions,
+          ...(terminated === undefined ? {} : { terminated }),
+        };
+      }),
+    );
+  }
+
+  /** The newest terminated check container of a Job's pods: where the verdict is. */
+  async #checkTermination(namespace: string, job: string): Promise<CheckJobState['terminated']> {
+    const pods = await this.#core.listNamespacedPod({
+      namespace,
+      labelSelector: `batch.kubernetes.io/job-name=${job}`,
+    });
+    const ends = pods.items
+      .flatMap((p) => p.status?.containerStatuses ?? [])
+      .map((c) => c.state?.terminated)
+      .filter((t) => t !== undefined)
+      .sort((a, b) => (b.finishedAt?.getTime() ?? 0) - (a.finishedAt?.getTime() ?? 0));
+    const t = ends[0];
+    if (t === undefined) return undefined;
+    return {
+      exitCode: t.exitCode,
+      ...(t.reason === undefined ? {} : { reason: t.reason }),
+      ...(t.message === undefined ? {} : { message: t.message }),
+    };
+  }
+
+  async startCompatibilityCheck(job: KubeObject, configMapFor: (jobUid: string) => KubeObject): Promise<void> {
+    const applied = await this.#objects.patch(
+      job,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+    const uid = (applied.metadata as { uid?: string }).uid;
+    if (uid === undefined) throw new Error(`the API server returned Job ${job.metadata.name} without a uid`);
+    await this.#objects.patch(
+      configMapFor(uid),
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+
+  async deleteCompatibilityCheck(namespace: string, name: string): Promise<void> {
+    try {
+      // Background: the garbage collector removes its pods and its ConfigMap.
+      await this.#batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+    }
   }
 
   async readSecretValue(namespace: string, name: string, key: string): Promise<string | undefined> {

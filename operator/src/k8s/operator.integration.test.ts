@@ -2,10 +2,11 @@
 // loopback standing in for the runtime pods (a control plane without nodes runs no pods).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, type V1Job } from '@kubernetes/client-node';
 import { kubernetesForTests } from '@weir/e2e';
 import { names } from '../act/manifests.ts';
 import type { StreamApplication } from '../model.ts';
+import type { Controller } from './controller.ts';
 import { OperatorHarness, pollFor, testSpec } from './testing/harness.ts';
 
 const cluster = await kubernetesForTests();
@@ -20,12 +21,22 @@ const settledIn = (phase: string) => (a: StreamApplication) =>
 describe('operator lifecycle against a real kube-apiserver', { skip }, () => {
   let h: OperatorHarness;
   let apps: AppsV1Api;
+  let batch: BatchV1Api;
+  let operator: Controller;
+  const checkJobs = async (app: string): Promise<V1Job[]> =>
+    (
+      await batch.listNamespacedJob({
+        namespace: h.namespace,
+        labelSelector: `app.kubernetes.io/instance=${app},app.kubernetes.io/component=compatibility-check`,
+      })
+    ).items.filter((j) => j.metadata?.deletionTimestamp === undefined);
 
   before(async () => {
     if (!cluster.available) return;
     h = await OperatorHarness.start(cluster.component.kubeConfig, 'weir-op');
     apps = h.kc.makeApiClient(AppsV1Api);
-    await h.startOperator();
+    batch = h.kc.makeApiClient(BatchV1Api);
+    operator = await h.startOperator();
   });
   after(async () => {
     if (cluster.available) await h.close();
@@ -107,12 +118,95 @@ describe('operator lifecycle against a real kube-apiserver', { skip }, () => {
     assert.equal(phaseOf(stalled), 'Stable');
     assert.equal(h.fake.runsOf(h.key('incompat')).length, 1);
     assert.ok(!h.fake.requests.some((r) => r.app === h.key('incompat') && r.operationId === 'triggerSavepoint'));
+    assert.ok((h.sim.checkRuns.get('incompat') ?? 0) >= 1, 'a new image is judged by a check Job running it');
     await h.patchSpec('incompat', { image: 'weir/app:1' });
     await h.waitFor(
       'incompat',
       'Stalled cleared',
       (a) => condition(a, 'Stalled')?.status === 'False' && settledIn('Stable')(a),
     );
+  });
+
+  it('a new image is checked by a Job running that image: incompatible stops nothing; a fixed image upgrades through the Job', async () => {
+    await h.create('newimg', testSpec());
+    const created = await h.waitForPhase('newimg', 'Stable');
+    h.fake.faults(h.key('newimg')).incompatible = ['sum: the savepoint has state the new dataflow does not have'];
+    await h.patchSpec('newimg', { image: 'weir/app:2' });
+    const stalled = await h.waitFor('newimg', 'Stalled', (a) => condition(a, 'Stalled')?.status === 'True');
+    assert.equal(condition(stalled, 'Stalled')?.reason, 'IncompatibleState');
+    assert.match(condition(stalled, 'Stalled')?.message ?? '', /sum: the savepoint has state the new dataflow/);
+    // The verdict came from the check Job (run by the real Job controller), not from the running runtime.
+    const [job, ...others] = await checkJobs('newimg');
+    assert.equal(others.length, 0);
+    assert.ok(job);
+    assert.equal(job.spec?.template.spec?.containers[0]?.image, 'weir/app:2');
+    assert.equal(job.metadata?.ownerReferences?.[0]?.uid, created.metadata.uid);
+    assert.equal(job.metadata?.labels?.['app.kubernetes.io/managed-by'], 'weir-operator');
+    assert.ok(job.status?.conditions?.some((c) => c.type === 'Failed' && c.reason === 'PodFailurePolicy'));
+    assert.ok((h.sim.checkRuns.get('newimg') ?? 0) >= 1);
+    assert.ok(!h.fake.requests.some((r) => r.app === h.key('newimg') && r.operationId === 'checkCompatibility'));
+    // Nothing stopped.
+    assert.equal(phaseOf(stalled), 'Stable');
+    assert.equal(h.fake.runsOf(h.key('newimg')).length, 1);
+    assert.ok(!h.fake.requests.some((r) => r.app === h.key('newimg') && r.operationId === 'triggerSavepoint'));
+
+    // A restarted operator finds the verdict in the cluster again: still stalled, no second check.
+    const checksBefore = h.sim.checkRuns.get('newimg');
+    await h.stopOperator(operator);
+    operator = await h.startOperator();
+    await h.patchSpec('newimg', { rollback: { readinessTimeoutSeconds: 31 } });
+    const after = await h.waitFor(
+      'newimg',
+      'reconciled by the restarted operator',
+      (a) => a.status?.observedGeneration === a.metadata.generation,
+    );
+    assert.equal(condition(after, 'Stalled')?.reason, 'IncompatibleState');
+    assert.equal(h.sim.checkRuns.get('newimg'), checksBefore);
+    assert.equal((await checkJobs('newimg')).length, 1);
+
+    // A fixed image: checked by a new Job, compatible, upgraded; the check Jobs are cleaned up.
+    h.fake.faults(h.key('newimg')).incompatible = [];
+    await h.patchSpec('newimg', { image: 'weir/app:3' });
+    const upgraded = await h.waitFor(
+      'newimg',
+      'upgraded to the fixed image',
+      (a) => settledIn('Stable')(a) && h.fake.runsOf(h.key('newimg')).length === 2,
+    );
+    assert.equal(condition(upgraded, 'Stalled')?.status, 'False');
+    const runs = h.fake.runsOf(h.key('newimg'));
+    assert.equal(runs[1]?.image, 'weir/app:3');
+    assert.equal(runs[1].restoredFrom, upgraded.status?.savepoints?.last?.path);
+    assert.ok((h.sim.checkRuns.get('newimg') ?? 0) >= 2);
+    await pollFor('the used check Jobs to be deleted', async () =>
+      (await checkJobs('newimg')).length === 0 ? true : undefined,
+    );
+  });
+
+  it('a check that cannot run (its pod never starts) stops nothing, says why, and is retried', async () => {
+    await h.create('nocheck', testSpec());
+    await h.waitForPhase('nocheck', 'Stable');
+    h.sim.checkPodFaults.set('nocheck', 'neverStarts');
+    await h.patchSpec('nocheck', { image: 'weir/app:2' });
+    // activeDeadlineSeconds = upgrade.savepointTimeoutSeconds (10 s in testSpec).
+    const failed = await h.waitFor(
+      'nocheck',
+      'CompatibilityCheckFailed',
+      (a) => condition(a, 'Reconciling')?.reason === 'CompatibilityCheckFailed',
+    );
+    assert.match(condition(failed, 'Reconciling')?.message ?? '', /could not run: DeadlineExceeded/);
+    assert.equal(phaseOf(failed), 'Stable');
+    assert.equal(h.fake.runsOf(h.key('nocheck')).length, 1);
+    await h.eventsUntil('nocheck', 'a CompatibilityCheckFailed warning', (events) =>
+      events.some((e) => e.type === 'Warning' && e.reason === 'CompatibilityCheckFailed'),
+    );
+    // The image becomes runnable: the retry (a new attempt) gives a verdict and the upgrade proceeds.
+    h.sim.checkPodFaults.delete('nocheck');
+    await h.waitFor(
+      'nocheck',
+      'upgraded after the retried check',
+      (a) => settledIn('Stable')(a) && h.fake.runsOf(h.key('nocheck')).length === 2,
+    );
+    assert.equal(h.fake.runsOf(h.key('nocheck'))[1]?.image, 'weir/app:2');
   });
 
   it('a failing new version rolls back to the last stable spec from the exact pre-upgrade savepoint', async () => {

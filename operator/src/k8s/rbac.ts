@@ -23,6 +23,8 @@ export const operatorRules: readonly PolicyRule[] = [
   },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'patch'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+  // The pre-flight compatibility check Jobs (their pods' termination messages are read with pods list).
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   // Reaching the runtime through the API server's service proxy (operator outside the cluster).
   { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create'] },

@@ -1,11 +1,12 @@
 // Observe: what decide needs from the cluster and the runtime, gathered in one place.
-import { needsCompatibilityCheck } from '../decide/decide.ts';
-import { deploymentHash } from '../decide/spec-diff.ts';
+import { compatibilityCheckNeeded } from '../decide/decide.ts';
+import { compatibilityCheckHash } from '../decide/spec-diff.ts';
 import type { DecideInput, Observed } from '../decide/types.ts';
 import type { StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef, RuntimePort } from '../runtime/client.ts';
 import type { CompatibilityResult, SavepointStatus } from '../runtime/types.ts';
+import { checkJobOutcome } from './compatibility-job.ts';
 
 export interface ObservePorts {
   kube: KubePort;
@@ -61,10 +62,23 @@ export async function observe(
     observed.savepoint = sp;
   }
 
-  if (spec !== undefined && runtime !== undefined && needsCompatibilityCheck({ ...partial, observed })) {
-    const hash = deploymentHash(spec);
+  const mode = compatibilityCheckNeeded({ ...partial, observed });
+  if (spec !== undefined && runtime !== undefined && mode !== 'none') {
+    // A verdict holds for one deployment and one allowNonRestoredState.
+    const hash = compatibilityCheckHash(spec);
     let verdict = verdicts.get(app.uid, hash);
-    if (verdict === undefined) {
+    if (mode === 'job') {
+      // Derived from the cluster each pass, so a restarted operator finds the Job and its verdict again.
+      const jobs = (await ports.kube.compatibilityChecks(app.namespace, app.name)).map(checkJobOutcome);
+      observed.compatibilityChecks = jobs;
+      const done = jobs
+        .filter((j) => j.specHash === hash && (j.outcome === 'Compatible' || j.outcome === 'Incompatible'))
+        .sort((a, b) => b.attempt - a.attempt)[0];
+      if (verdict === undefined && done !== undefined) {
+        verdict = { compatible: done.outcome === 'Compatible', problems: done.problems };
+        verdicts.set(app.uid, hash, verdict);
+      }
+    } else if (verdict === undefined) {
       const snapshot = runtime.checkpoints.lastCompleted?.path ?? status.checkpoints?.lastCompleted?.path;
       verdict = await ports.runtime.checkCompatibility(app, {
         image: spec.image,

@@ -9,6 +9,7 @@ import {
   type Ctx,
 } from '../decide/context.ts';
 import { Phase, type Decision } from '../decide/types.ts';
+import { pendingSavepointOutcome } from './savepoint-timeout.ts';
 
 export function enterDeleting(ctx: Ctx): Decision {
   const withSavepoint = ctx.spec.savepoints.onDelete && jobRunning(ctx);
@@ -32,24 +33,27 @@ export function deleting(ctx: Ctx): Decision {
   const pastTimeout = ctx.now - started > ctx.spec.savepoints.onDeleteTimeoutSeconds * 1000;
   const pending = ctx.status.pendingSavepoint;
   if (pending !== undefined) {
-    const sp = ctx.observed.savepoint;
-    const done = sp?.state === 'COMPLETED' || sp?.state === 'FAILED';
-    if (!done && !pastTimeout) return stay(ctx, 'FinalSavepoint', 'waiting for the final savepoint');
-    const ok = sp?.state === 'COMPLETED' && sp.path !== undefined;
-    const message = ok ? undefined : sp?.state === 'FAILED' ? (sp.error ?? 'failed') : 'timed out';
+    const timeoutSeconds = ctx.spec.savepoints.onDeleteTimeoutSeconds;
+    const outcome = pendingSavepointOutcome(ctx, started + timeoutSeconds * 1000, timeoutSeconds);
+    if (outcome.kind === 'waiting') return stay(ctx, 'FinalSavepoint', 'waiting for the final savepoint');
+    if (outcome.kind === 'cancelling') {
+      return stay(ctx, 'FinalSavepointTimedOut', outcome.message, { actions: outcome.actions, warning: true });
+    }
+    const ok = outcome.kind === 'completed';
     const { savepoints } = recordSavepoint(ctx, {
-      path: ok ? (sp.path ?? '') : '',
+      path: ok ? outcome.path : '',
       time: ctx.nowIso,
       trigger: 'delete',
       result: ok ? 'Succeeded' : 'Failed',
-      ...(message === undefined ? {} : { message }),
+      ...(ok ? {} : { message: outcome.message }),
     });
     return stay(
       ctx,
       ok ? 'FinalSavepointTaken' : 'FinalSavepointFailed',
-      ok ? `final savepoint ${sp.path ?? ''}` : `final savepoint skipped: ${message ?? ''}`,
+      ok ? `final savepoint ${outcome.path}` : `final savepoint skipped: ${outcome.message}`,
       {
-        actions: [{ kind: 'deleteWorkloads' }],
+        // Cancel (when given up on) before the workloads go, so a late savepoint cannot half-write.
+        actions: [...(ok ? [] : outcome.actions), { kind: 'deleteWorkloads' }],
         patch: { ...runtimeStatus(ctx), savepoints, pendingSavepoint: undefined },
         ...(ok ? {} : { warning: true }),
       },

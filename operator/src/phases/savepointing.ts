@@ -16,6 +16,7 @@ import {
 import { deploymentHash } from '../decide/spec-diff.ts';
 import { Phase, type Decision } from '../decide/types.ts';
 import type { SavepointTrigger } from '../model.ts';
+import { pendingSavepointOutcome } from './savepoint-timeout.ts';
 import { specChanged } from './steady.ts';
 
 /**
@@ -98,32 +99,46 @@ export function savepointing(ctx: Ctx): Decision {
     });
   }
 
-  const sp = ctx.observed.savepoint;
-  const timedOut = ctx.now - Date.parse(pending.startedAt) > ctx.spec.upgrade.savepointTimeoutSeconds * 1000;
-  if (sp?.state === 'COMPLETED' && sp.path !== undefined) {
+  const timeoutSeconds = ctx.spec.upgrade.savepointTimeoutSeconds;
+  const outcome = pendingSavepointOutcome(ctx, Date.parse(pending.startedAt) + timeoutSeconds * 1000, timeoutSeconds);
+  if (outcome.kind === 'completed') {
     const { savepoints, dispose } = recordSavepoint(ctx, {
-      path: sp.path,
+      path: outcome.path,
       time: ctx.nowIso,
       trigger,
       result: 'Succeeded',
     });
-    return enter(ctx, Phase.Cancelling, 'SavepointCompleted', `savepoint ${sp.path} taken; stopping the old version`, {
-      deadlineSeconds: ctx.spec.upgrade.cancelTimeoutSeconds,
-      actions: [{ kind: 'deleteWorkloads' }, ...dispose],
-      patch: {
-        ...runtimeStatus(ctx),
-        savepoints,
-        pendingSavepoint: undefined,
-        operations: updateOperation(ctx.status.operations ?? [], { snapshot: sp.path }),
+    return enter(
+      ctx,
+      Phase.Cancelling,
+      'SavepointCompleted',
+      `savepoint ${outcome.path} taken; stopping the old version`,
+      {
+        deadlineSeconds: ctx.spec.upgrade.cancelTimeoutSeconds,
+        actions: [{ kind: 'deleteWorkloads' }, ...dispose],
+        patch: {
+          ...runtimeStatus(ctx),
+          savepoints,
+          pendingSavepoint: undefined,
+          operations: updateOperation(ctx.status.operations ?? [], { snapshot: outcome.path }),
+        },
       },
+    );
+  }
+  if (outcome.kind === 'cancelling') {
+    // Kept pending: if it completes before the cancel lands, the job has stopped and the upgrade goes on.
+    return stay(ctx, 'SavepointTimedOut', outcome.message, {
+      actions: outcome.actions,
+      patch: runtimeStatus(ctx),
+      warning: true,
     });
   }
-  if (sp?.state === 'FAILED' || timedOut) {
-    const message =
-      sp?.state === 'FAILED' ? (sp.error ?? 'failed') : `timed out after ${ctx.spec.upgrade.savepointTimeoutSeconds}s`;
+  if (outcome.kind === 'failed') {
+    const { message } = outcome;
     const { savepoints } = recordSavepoint(ctx, { path: '', time: ctx.nowIso, trigger, result: 'Failed', message });
     const count = failures.length + 1;
     return stay(ctx, 'SavepointFailed', `savepoint failed (${message}); the old version keeps running`, {
+      actions: outcome.actions,
       patch: { ...runtimeStatus(ctx), savepoints, pendingSavepoint: undefined },
       warning: true,
       requeueAfterMs: backoffMs(ctx.tuning, count),

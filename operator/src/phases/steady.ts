@@ -17,8 +17,9 @@ import {
   stay,
   type Ctx,
 } from '../decide/context.ts';
-import { canonicalJson, deploymentHash, diffSpecs } from '../decide/spec-diff.ts';
-import { Phase, type Decision } from '../decide/types.ts';
+import { canonicalJson, compatibilityCheckHash, deploymentHash, diffSpecs } from '../decide/spec-diff.ts';
+import { Phase, type Action, type Decision } from '../decide/types.ts';
+import { pendingSavepointOutcome } from './savepoint-timeout.ts';
 
 /** Fields whose change alters what the dataflow restores, so the new version must pass the pre-flight check. */
 const dataflowFields = ['image', 'pipeline', 'entrypoint', 'config', 'maxParallelism'];
@@ -65,10 +66,79 @@ export function upgradeKind(
   return { op, needsCompatibility };
 }
 
-/** Whether observe should run the runtime's compatibility check of the desired spec this pass. */
-export function compatibilityCheckNeeded(ctx: Ctx): boolean {
+export type CompatibilityCheckMode = 'none' | 'runtime' | 'job';
+
+/**
+ * A new image brings new code (other operators, other state): only it can judge whether it
+ * restores the current state, so the check runs as a Job with the new image. When only the
+ * pipeline or config changes, the running runtime is the same code and is asked directly (no Job).
+ * `weir savepoint check` takes a pipeline: apps whose dataflow is code in the image
+ * (spec.entrypoint, no pipeline) are asked through the running runtime as before.
+ */
+export function checkRunsAsJob(ctx: Ctx): boolean {
+  return ctx.spec.pipeline !== undefined && deployedSpec(ctx.status)?.image !== ctx.spec.image;
+}
+
+/** Whether (and how) observe should find out this pass if the desired spec can restore the current state. */
+export function compatibilityCheckMode(ctx: Ctx): CompatibilityCheckMode {
   const steady: string[] = [Phase.Running, Phase.Stable, Phase.RolledBack];
-  return steady.includes(ctx.phase) && specChanged(ctx) && upgradeKind(ctx)?.needsCompatibility === true;
+  if (!steady.includes(ctx.phase) || !specChanged(ctx) || upgradeKind(ctx)?.needsCompatibility !== true) return 'none';
+  return checkRunsAsJob(ctx) ? 'job' : 'runtime';
+}
+
+/** Check Job names carry the attempt as one digit (the name stays within 63 characters). */
+export const MAX_CHECK_ATTEMPTS = 10;
+
+/**
+ * The pre-flight check by Job, until it gives a verdict (observe then turns it into
+ * observed.compatibility): start it, wait for it, or retry with backoff when it could not run.
+ * Nothing is stopped meanwhile.
+ */
+function checkByJob(ctx: Ctx, hash: string, snapshot: string): Decision {
+  const jobs = ctx.observed.compatibilityChecks ?? [];
+  const stale: Action[] = jobs
+    .filter((j) => j.specHash !== hash)
+    .map((j) => ({ kind: 'deleteCompatibilityCheck', name: j.name }));
+  const mine = jobs.filter((j) => j.specHash === hash).sort((a, b) => b.attempt - a.attempt);
+  const latest = mine[0];
+  const start = (attempt: number): Action => ({
+    kind: 'startCompatibilityCheck',
+    spec: ctx.spec,
+    specHash: hash,
+    attempt,
+    snapshot,
+  });
+  const checking = (actions: Action[], message: string) =>
+    stay(ctx, 'CheckingCompatibility', message, { actions, patch: runtimeStatus(ctx) });
+  const what = `that image ${ctx.spec.image} can restore ${snapshot}`;
+  if (latest === undefined) return checking([...stale, start(0)], `checking (a Job with the new image) ${what}`);
+  if (latest.outcome !== 'Error') return checking(stale, `checking (Job ${latest.name}) ${what}`);
+  const failures = latest.attempt + 1;
+  const why = `the compatibility check of image ${ctx.spec.image} could not run: ${latest.reason ?? 'unknown cause'}`;
+  if (failures >= MAX_CHECK_ATTEMPTS) {
+    return stay(ctx, 'CompatibilityCheckFailed', why, {
+      actions: stale,
+      patch: runtimeStatus(ctx),
+      stalled: {
+        reason: 'CompatibilityCheckFailed',
+        message: `${why}; gave up after ${failures} attempts. Nothing was stopped. Way out: make the image runnable, or change the spec (a new spec is checked again)`,
+      },
+      warning: true,
+      requeueAfterMs: ctx.tuning.settledResyncMs,
+    });
+  }
+  const waitMs = backoffMs(ctx.tuning, failures);
+  const waited = ctx.now - Date.parse(latest.finishedAt ?? ctx.nowIso);
+  if (waited >= waitMs) {
+    const retry = mine.map((j): Action => ({ kind: 'deleteCompatibilityCheck', name: j.name }));
+    return checking([...stale, ...retry, start(failures)], `${why}; checking again (attempt ${failures + 1})`);
+  }
+  return stay(
+    ctx,
+    'CompatibilityCheckFailed',
+    `${why}. Nothing was stopped; checking again in ${Math.ceil((waitMs - waited) / 1000)} s`,
+    { actions: stale, patch: runtimeStatus(ctx), warning: true, requeueAfterMs: waitMs - waited },
+  );
 }
 
 export function rollbackEligible(ctx: Ctx): boolean {
@@ -122,15 +192,30 @@ export function beginUpgrade(ctx: Ctx): Decision {
     }
     return stay(ctx, 'SpecAdopted', 'spec change needs no redeploy', { patch: adopted });
   }
+  // Check Jobs whose verdict is used now (or that belong to an earlier spec) go, after the upgrade's own action.
+  const checkJobs: Action[] = (ctx.observed.compatibilityChecks ?? []).map((j) => ({
+    kind: 'deleteCompatibilityCheck',
+    name: j.name,
+  }));
   if (kind.needsCompatibility) {
     const check = ctx.observed.compatibility;
-    if (check?.specHash !== deploymentHash(ctx.spec)) {
+    const hash = compatibilityCheckHash(ctx.spec);
+    const snapshot = latestSnapshot(ctx);
+    // No snapshot yet: nothing to restore but the upgrade savepoint, which the new version's start validates.
+    if (check?.specHash !== hash && checkRunsAsJob(ctx) && snapshot !== undefined) {
+      return checkByJob(ctx, hash, snapshot);
+    }
+    if (check?.specHash !== hash && !checkRunsAsJob(ctx)) {
       return stay(ctx, 'CheckingCompatibility', 'checking that the new version can restore the current state', {
         patch: runtimeStatus(ctx),
       });
     }
-    if (!check.compatible) {
+    if (check?.compatible === false) {
       return stay(ctx, 'IncompatibleState', 'the new version cannot restore the current state; nothing was stopped', {
+        // The verdict's own Job stays: a restarted operator finds the verdict there again.
+        actions: (ctx.observed.compatibilityChecks ?? [])
+          .filter((j) => j.specHash !== hash)
+          .map((j): Action => ({ kind: 'deleteCompatibilityCheck', name: j.name })),
         patch: runtimeStatus(ctx),
         stalled: {
           reason: 'IncompatibleState',
@@ -147,7 +232,7 @@ export function beginUpgrade(ctx: Ctx): Decision {
     const id = `${trigger}-g${ctx.generation}-${ctx.now}-0`;
     return enter(ctx, Phase.Savepointing, 'Savepointing', `${kind.op}: stopping the job with a savepoint`, {
       deadlineSeconds: ctx.spec.upgrade.savepointTimeoutSeconds * ctx.tuning.stallAfterFailures,
-      actions: [{ kind: 'triggerSavepoint', id, stop: true, trigger }],
+      actions: [{ kind: 'triggerSavepoint', id, stop: true, trigger }, ...checkJobs],
       patch: {
         ...runtimeStatus(ctx),
         operations: startOperation(ctx, kind.op, 'spec change'),
@@ -158,7 +243,7 @@ export function beginUpgrade(ctx: Ctx): Decision {
   const snapshot = mode === 'last-state' ? latestSnapshot(ctx) : undefined;
   return enter(ctx, Phase.Cancelling, 'Cancelling', `${kind.op} (${mode}): stopping the old version`, {
     deadlineSeconds: ctx.spec.upgrade.cancelTimeoutSeconds,
-    actions: [{ kind: 'deleteWorkloads' }],
+    actions: [{ kind: 'deleteWorkloads' }, ...checkJobs],
     patch: { ...runtimeStatus(ctx), operations: startOperation(ctx, kind.op, 'spec change', snapshot) },
   });
 }
@@ -191,30 +276,37 @@ export function savepointHousekeeping(ctx: Ctx): Decision | undefined {
     return JSON.stringify({ ...reconciled, savepoints: nonce === undefined ? rest : { ...rest, triggerNonce: nonce } });
   };
   if (pending !== undefined) {
-    const sp = ctx.observed.savepoint;
-    const timedOut = ctx.now - Date.parse(pending.startedAt) > ctx.spec.upgrade.savepointTimeoutSeconds * 1000;
-    if (sp?.state === 'IN_PROGRESS' || (sp === undefined && !timedOut)) {
-      return stay(ctx, 'SavepointInProgress', `${pending.trigger} savepoint in progress`, {
-        patch: runtimeStatus(ctx),
-      });
+    const timeoutSeconds = ctx.spec.upgrade.savepointTimeoutSeconds;
+    const outcome = pendingSavepointOutcome(ctx, Date.parse(pending.startedAt) + timeoutSeconds * 1000, timeoutSeconds);
+    if (outcome.kind === 'waiting' || outcome.kind === 'cancelling') {
+      const cancelling = outcome.kind === 'cancelling';
+      return stay(
+        ctx,
+        cancelling ? 'SavepointTimedOut' : 'SavepointInProgress',
+        cancelling ? outcome.message : `${pending.trigger} savepoint in progress`,
+        {
+          actions: cancelling ? outcome.actions : [],
+          patch: runtimeStatus(ctx),
+          ...(cancelling ? { warning: true } : {}),
+        },
+      );
     }
-    const ok = sp?.state === 'COMPLETED' && sp.path !== undefined;
+    const ok = outcome.kind === 'completed';
+    const failure = ok ? undefined : outcome.message;
     const { savepoints, dispose } = recordSavepoint(ctx, {
-      path: sp?.path ?? '',
+      path: ok ? outcome.path : '',
       time: ctx.nowIso,
       trigger: asTrigger(pending.trigger),
       result: ok ? 'Succeeded' : 'Failed',
-      ...(ok ? {} : { message: sp?.error ?? 'timed out' }),
+      ...(failure === undefined ? {} : { message: failure }),
     });
     const nonceDone = pending.trigger === 'manual' ? markNonce() : undefined;
     return stay(
       ctx,
       ok ? 'SavepointCompleted' : 'SavepointFailed',
-      ok
-        ? `${pending.trigger} savepoint ${sp.path}`
-        : `${pending.trigger} savepoint failed: ${sp?.error ?? 'timed out'}`,
+      ok ? `${pending.trigger} savepoint ${outcome.path}` : `${pending.trigger} savepoint failed: ${failure ?? ''}`,
       {
-        actions: dispose,
+        actions: ok ? dispose : outcome.actions,
         patch: {
           ...runtimeStatus(ctx),
           savepoints,

@@ -87,6 +87,50 @@ describe('runtime client against the fake runtime (the OpenAPI contract)', () =>
     fake.faults(app).savepoint = 'ok';
   });
 
+  it('cancelling a stuck stop-with-savepoint ends it CANCELED and the job keeps running; cancelling again says the same', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    fake.faults(app).savepoint = 'slow';
+    await client.triggerSavepoint(app, { requestId: 'up-3', stop: true, trigger: 'upgrade' });
+    assert.equal((await client.savepoint(app, 'up-3'))?.state, 'IN_PROGRESS');
+    const cancelled = await client.cancelSavepoint(app, 'up-3');
+    conforms('SavepointStatus', cancelled);
+    assert.equal(cancelled?.state, 'CANCELED');
+    assert.equal((await client.cancelSavepoint(app, 'up-3'))?.state, 'CANCELED', 'idempotent');
+    assert.equal((await client.savepoint(app, 'up-3'))?.state, 'CANCELED');
+    fake.faults(app).savepoint = 'ok';
+    // Healing the runtime does not resurrect a cancelled savepoint, nor stop the job.
+    assert.equal((await client.savepoint(app, 'up-3'))?.state, 'CANCELED');
+    assert.equal((await client.view(app))?.job.state, 'RUNNING');
+    assert.equal(fake.savepointsTaken.get(key)?.includes('file:///weir/savepoints/ns/orders/up-3'), false);
+  });
+
+  it('a completed savepoint cannot be cancelled: the answer says COMPLETED and the stop stands', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    await client.triggerSavepoint(app, { requestId: 'up-4', stop: true, trigger: 'upgrade' });
+    await until('savepoint', async () => (await client.savepoint(app, 'up-4'))?.state === 'COMPLETED');
+    const late = await client.cancelSavepoint(app, 'up-4');
+    assert.equal(late?.state, 'COMPLETED');
+    assert.match(late.path ?? '', /up-4/);
+    assert.equal((await client.view(app))?.job.state, 'STOPPED');
+  });
+
+  it('a cancel that loses the race to completion answers COMPLETED, and the stop has happened', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    fake.faults(app).savepoint = 'late';
+    await client.triggerSavepoint(app, { requestId: 'up-5', stop: true, trigger: 'upgrade' });
+    assert.equal((await client.savepoint(app, 'up-5'))?.state, 'IN_PROGRESS');
+    const ended = await client.cancelSavepoint(app, 'up-5');
+    assert.equal(ended?.state, 'COMPLETED');
+    assert.equal((await client.view(app))?.job.state, 'STOPPED');
+    fake.faults(app).savepoint = 'ok';
+  });
+
+  it('cancelling an unknown savepoint, or with no runtime answering, is undefined', async () => {
+    fake.startJob(key, { token: 's3cret' });
+    assert.equal(await client.cancelSavepoint(app, 'never-asked'), undefined);
+    assert.equal(await client.cancelSavepoint({ namespace: 'ns', name: 'nothing' }, 'x'), undefined);
+  });
+
   it('checks compatibility and disposes savepoints', async () => {
     fake.startJob(key, { token: 's3cret' });
     const req = { image: 'weir/app:2', pipeline: {}, allowNonRestoredState: false };

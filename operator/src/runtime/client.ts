@@ -21,6 +21,11 @@ export interface RuntimePort {
   triggerSavepoint(app: AppRef, req: SavepointRequest): Promise<SavepointStatus>;
   /** undefined when the runtime does not answer or does not know the id. */
   savepoint(app: AppRef, id: string): Promise<SavepointStatus | undefined>;
+  /**
+   * Aborts a savepoint still in progress; answers the state it ended in (COMPLETED: too late, it
+   * finished first). undefined when the runtime does not answer or does not know the id.
+   */
+  cancelSavepoint(app: AppRef, id: string): Promise<SavepointStatus | undefined>;
   checkCompatibility(app: AppRef, req: CompatibilityRequest): Promise<CompatibilityResult | undefined>;
   disposeSavepoint(app: AppRef, path: string): Promise<void>;
   cancel(app: AppRef): Promise<void>;
@@ -111,6 +116,15 @@ export class RuntimeClient implements RuntimePort {
       return await this.#expect<SavepointStatus>(app, 'GET', `/v1/savepoints/${encodeURIComponent(id)}`, 200);
     } catch (err) {
       if (unreachable(err) || (err instanceof RuntimeApiError && err.status === 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async cancelSavepoint(app: AppRef, id: string): Promise<SavepointStatus | undefined> {
+    try {
+      return await this.#expect<SavepointStatus>(app, 'POST', `/v1/savepoints/${encodeURIComponent(id)}/cancel`, 200);
+    } catch (err) {
+      if (unreachable(err)) return undefined;
       throw err;
     }
   }

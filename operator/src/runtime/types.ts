@@ -32,14 +32,17 @@ export interface EventTimeSummary {
   recordsLag?: number;
 }
 
-export const SavepointState = ['IN_PROGRESS', 'COMPLETED', 'FAILED'] as const;
+export const SavepointState = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELED'] as const;
 export type SavepointState = (typeof SavepointState)[number];
+
+export const SavepointTrigger = ['manual', 'periodic', 'upgrade', 'rescale', 'suspend', 'delete'] as const;
+export type SavepointTrigger = (typeof SavepointTrigger)[number];
 
 export interface SavepointRequest {
   /** Idempotency key: triggering twice with one requestId yields one savepoint. */
   requestId: string;
   stop: boolean;
-  trigger: string;
+  trigger: SavepointTrigger;
 }
 
 export interface SavepointStatus {

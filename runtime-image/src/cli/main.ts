@@ -8,17 +8,19 @@ import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts';
 import { formatPipelineErrors, parsePipelineYaml } from '../pipeline/validate.ts';
 import { startJob, type Job, type JobMetrics } from '../runtime/executor.ts';
-import { checkSavepointCompatibility, formatCompatibility } from '../snapshot/compat.ts';
-import { completedCheckpoints, readManifest, resolveSnapshotPath } from '../snapshot/format.ts';
+import { completedCheckpoints } from '../snapshot/format.ts';
+import { savepointCheck } from './savepoint-check.ts';
 
 const USAGE = `usage:
   weir run <pipeline.yaml> [--from-savepoint <dir>] [--allow-non-restored-state] [--resume | --fresh]
                            [--parallelism <n>] [--checkpoint-dir <dir>] [--savepoint-dir <dir>] [--quiet]
   weir validate <pipeline.yaml>
-  weir savepoint check <pipeline.yaml> <savepoint-dir> [--allow-non-restored-state]
+  weir savepoint check <pipeline.yaml> <savepoint-dir> [--allow-non-restored-state] [--report <file>]
 
 run: live progress goes to stderr, sink output (console sink) to stdout.
-     SIGTERM / Ctrl-C stops gracefully (final checkpoint; --resume continues from it); a second Ctrl-C cancels.`;
+     SIGTERM / Ctrl-C stops gracefully (final checkpoint; --resume continues from it); a second Ctrl-C cancels.
+savepoint check: exit 0 compatible, 3 incompatible, 4 could not check (unreadable pipeline or savepoint),
+     2 usage; --report writes the verdict as JSON {compatible, problems[], error?} (e.g. /dev/termination-log).`;
 
 class UsageError extends Error {}
 
@@ -166,29 +168,16 @@ async function validate(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function savepointCheck(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { 'allow-non-restored-state': { type: 'boolean' } },
-  });
-  const [file, savepoint] = positionals;
-  if (savepoint === undefined) throw new UsageError('missing <savepoint-dir>');
-  const c = await load(file);
-  const manifest = await readManifest(await resolveSnapshotPath(resolve(savepoint)));
-  const report = checkSavepointCompatibility(c.graph, manifest, {
-    allowNonRestoredState: values['allow-non-restored-state'],
-  });
-  process.stdout.write(`${formatCompatibility(report)}\n`);
-  return report.compatible ? 0 : 1;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === 'run') return await run(rest);
     if (cmd === 'validate') return await validate(rest);
-    if (cmd === 'savepoint' && rest[0] === 'check') return await savepointCheck(rest.slice(1));
+    if (cmd === 'savepoint' && rest[0] === 'check')
+      return await savepointCheck(rest.slice(1), {
+        stdout: (t) => process.stdout.write(t),
+        stderr: (t) => process.stderr.write(t),
+      });
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return cmd === undefined ? 2 : 0;

@@ -2,20 +2,16 @@
 // An operator against the real kube-apiserver, with the fake runtime on loopback standing in for
 // the runtime pods. One namespace per harness; everything it starts, close() stops.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { installCrd } from '@weir/e2e';
 import {
-  ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubernetesObjectApi,
   PatchStrategy,
   setHeaderOptions,
   type CoreV1Event,
   type KubeConfig,
-  type KubernetesObject,
 } from '@kubernetes/client-node';
-import { CRD_FILE, CRD_NAME } from '../../api/index.ts';
+import { CRD_FILE } from '../../api/index.ts';
 import type { Tuning } from '../../decide/types.ts';
 import { OperatorMetrics } from '../../http/metrics.ts';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type StreamApplication } from '../../model.ts';
@@ -65,21 +61,13 @@ export async function pollFor<T>(what: string, attempt: () => Promise<T | undefi
   }
 }
 
-/** Installs the generated CRD (crds/, the artifact users apply) unless the cluster has one already. */
+/**
+ * Installs the generated CRD (crds/, the artifact users apply), or updates it to this checkout's.
+ * Through @weir/e2e's installCrd: client-node's typed models round-trip the YAML's
+ * `x-kubernetes-*` keys only when loaded with its loadYaml, and a plain create drops them.
+ */
 export async function ensureCrd(kc: KubeConfig): Promise<void> {
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const existing = await ext.readCustomResourceDefinition({ name: CRD_NAME }).catch(() => undefined);
-  if (existing === undefined) {
-    const file = new URL(`../../../../${CRD_FILE}`, import.meta.url);
-    const crd = parse(readFileSync(file, 'utf8')) as KubernetesObject;
-    await KubernetesObjectApi.makeApiClient(kc).create(crd);
-  }
-  await pollFor('the CRD to be established', async () => {
-    const crd = await ext.readCustomResourceDefinition({ name: CRD_NAME });
-    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true
-      ? true
-      : undefined;
-  });
+  await installCrd(kc, new URL(`../../../../${CRD_FILE}`, import.meta.url));
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -211,14 +199,20 @@ export class OperatorHarness {
     check: (app: StreamApplication) => boolean,
     timeoutMs = 45_000,
   ): Promise<StreamApplication> {
-    return pollFor(
-      `${name}: ${what}`,
-      async () => {
-        const app = await this.get(name);
-        return app !== undefined && check(app) ? app : undefined;
-      },
-      timeoutMs,
-    );
+    let seen = '';
+    try {
+      return await pollFor(
+        `${name}: ${what}`,
+        async () => {
+          const app = await this.get(name);
+          seen = `${app?.status?.phase ?? '(none)'}: ${app?.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}: ${c.message}`).join(' | ') ?? ''}`;
+          return app !== undefined && check(app) ? app : undefined;
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last seen ${seen}`, { cause: err });
+    }
   }
 
   async events(name: string): Promise<CoreV1Event[]> {

@@ -15,8 +15,12 @@ import type {
 } from '../types.ts';
 
 export interface Faults {
-  /** ok: completes after savepointDelayMs; fail: fails after it (the job keeps running); slow: never finishes. */
-  savepoint: 'ok' | 'fail' | 'slow';
+  /**
+   * ok: completes after savepointDelayMs; fail: fails after it (the job keeps running); slow: never
+   * finishes (a cancel aborts it); late: never finishes by itself, and completes just as a cancel
+   * arrives (the race a cancel can lose: the cancel answers COMPLETED).
+   */
+  savepoint: 'ok' | 'fail' | 'slow' | 'late';
   /** Savepoint requests are answered but lost (as if never sent): the runtime does not know the id. */
   loseSavepointRequests: boolean;
   /** Problems the compatibility check reports (empty = compatible). */
@@ -78,11 +82,18 @@ export interface RecordedRequest {
   app: string;
   operationId: string;
   body: unknown;
+  /** As received (lower-case names): what a proxy in between forwarded, or added. */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export interface FakeRuntimeOptions {
   checkpointIntervalMs?: number;
   savepointDelayMs?: number;
+  /**
+   * Serve this one app at the root paths of the document too (/v1/job, ...), as a real
+   * coordinator does: for reaching the fake through a Service, e.g. the API server's proxy.
+   */
+  rootApp?: AppRef;
 }
 
 type Handler = (app: string, job: FakeJob | undefined, req: FastifyRequest, reply: FastifyReply) => unknown;
@@ -98,11 +109,13 @@ export class FakeRuntime {
   readonly #app: FastifyInstance;
   readonly #checkpointMs: number;
   readonly #savepointMs: number;
+  readonly #rootApp: AppRef | undefined;
   #url = '';
 
   constructor(opts: FakeRuntimeOptions = {}) {
     this.#checkpointMs = opts.checkpointIntervalMs ?? 50;
     this.#savepointMs = opts.savepointDelayMs ?? 50;
+    this.#rootApp = opts.rootApp;
     this.#app = Fastify({ logger: false });
     this.#routes();
   }
@@ -164,8 +177,9 @@ export class FakeRuntime {
     return this.runs.filter((r) => r.app === key);
   }
 
-  async listen(): Promise<string> {
-    this.#url = await this.#app.listen({ host: '127.0.0.1', port: 0 });
+  /** Listens on `host` (loopback unless a test needs the fake reachable from elsewhere). */
+  async listen(host = '127.0.0.1'): Promise<string> {
+    this.#url = await this.#app.listen({ host, port: 0 });
     return this.#url;
   }
 
@@ -210,6 +224,17 @@ export class FakeRuntime {
         if (!j.savepoints.has(id)) return reply.code(404).send({ code: 'NOT_FOUND', message: `no savepoint ${id}` });
         return this.#savepoint(app, j, id);
       },
+      cancelSavepoint: (app, job, req, reply) => {
+        const id = (req.params as { id: string }).id;
+        const j = this.#need(job);
+        const sp = j.savepoints.get(id);
+        if (sp === undefined) return reply.code(404).send({ code: 'NOT_FOUND', message: `no savepoint ${id}` });
+        this.#settle(app, j);
+        if (sp.settled === undefined && this.faults(app).savepoint === 'late') this.#complete(app, j, id, sp);
+        // Aborted before its barrier completed: nothing was written and a stop-savepoint stops nothing.
+        sp.settled ??= { id, state: 'CANCELED', error: 'cancelled on request' };
+        return sp.settled;
+      },
       disposeSavepoint: (_app, _job, req, reply) => {
         this.disposed.push((req.body as { path: string }).path);
         return reply.code(204).send();
@@ -235,27 +260,41 @@ export class FakeRuntime {
           if (schema !== undefined) response[code] = inlineRefs(schema);
         }
         const body = op.requestBody?.content['application/json'].schema;
-        this.#app.route({
-          method: method.toUpperCase(),
-          url: `/apps/:namespace/:name${routePath(path)}`,
-          schema: { ...(body === undefined ? {} : { body: inlineRefs(body) }), response },
-          handler: async (req, reply) => {
-            const { namespace, name } = req.params as { namespace: string; name: string };
-            const app = `${namespace}/${name}`;
-            this.requests.push({ app, operationId: op.operationId, body: req.body });
-            const job = this.jobs.get(app);
-            if (op.operationId !== 'health' && job?.token !== undefined && req.headers['x-weir-token'] !== job.token) {
-              return reply.code(401).send({ code: 'UNAUTHORIZED', message: 'bad or missing X-Weir-Token' });
-            }
-            try {
-              return await handler(app, job, req, reply);
-            } catch (err) {
-              if (err instanceof Unavailable)
-                return reply.code(503).send({ code: 'UNAVAILABLE', message: 'no job running' });
-              throw err;
-            }
-          },
-        });
+        const root = this.#rootApp;
+        for (const url of [
+          `/apps/:namespace/:name${routePath(path)}`,
+          ...(root === undefined ? [] : [routePath(path)]),
+        ]) {
+          this.#app.route({
+            method: method.toUpperCase(),
+            url,
+            schema: { ...(body === undefined ? {} : { body: inlineRefs(body) }), response },
+            handler: async (req, reply) => {
+              const params = req.params as { namespace?: string; name?: string };
+              const { namespace, name } =
+                params.namespace === undefined || params.name === undefined
+                  ? (root ?? { namespace: '', name: '' })
+                  : { namespace: params.namespace, name: params.name };
+              const app = `${namespace}/${name}`;
+              this.requests.push({ app, operationId: op.operationId, body: req.body, headers: { ...req.headers } });
+              const job = this.jobs.get(app);
+              if (
+                op.operationId !== 'health' &&
+                job?.token !== undefined &&
+                req.headers['x-weir-token'] !== job.token
+              ) {
+                return reply.code(401).send({ code: 'UNAUTHORIZED', message: 'bad or missing X-Weir-Token' });
+              }
+              try {
+                return await handler(app, job, req, reply);
+              } catch (err) {
+                if (err instanceof Unavailable)
+                  return reply.code(503).send({ code: 'UNAVAILABLE', message: 'no job running' });
+                throw err;
+              }
+            },
+          });
+        }
       }
     }
   }
@@ -268,16 +307,21 @@ export class FakeRuntime {
   #settle(app: string, job: FakeJob): void {
     const faults = this.faults(app);
     for (const [id, sp] of job.savepoints) {
-      if (sp.settled !== undefined || faults.savepoint === 'slow' || Date.now() < sp.readyAt) continue;
+      const stuck = faults.savepoint === 'slow' || faults.savepoint === 'late';
+      if (sp.settled !== undefined || stuck || Date.now() < sp.readyAt) continue;
       if (faults.savepoint === 'fail') {
         sp.settled = { id, state: 'FAILED', error: 'injected: savepoint barrier timed out' };
         continue;
       }
-      const path = `file:///weir/savepoints/${app}/${id}`;
-      sp.settled = { id, state: 'COMPLETED', path };
-      this.savepointsTaken.set(app, [...(this.savepointsTaken.get(app) ?? []), path]);
-      if (sp.req.stop) job.stopped = 'STOPPED';
+      this.#complete(app, job, id, sp);
     }
+  }
+
+  #complete(app: string, job: FakeJob, id: string, sp: FakeSavepoint): void {
+    const path = `file:///weir/savepoints/${app}/${id}`;
+    sp.settled = { id, state: 'COMPLETED', path };
+    this.savepointsTaken.set(app, [...(this.savepointsTaken.get(app) ?? []), path]);
+    if (sp.req.stop) job.stopped = 'STOPPED';
   }
 
   #savepoint(app: string, job: FakeJob, id: string): SavepointStatus {
@@ -341,9 +385,9 @@ export class FakeRuntime {
 
 class Unavailable extends Error {}
 
-export async function startFakeRuntime(opts: FakeRuntimeOptions = {}): Promise<FakeRuntime> {
+export async function startFakeRuntime(opts: FakeRuntimeOptions = {}, host?: string): Promise<FakeRuntime> {
   const fake = new FakeRuntime(opts);
-  await fake.listen();
+  await fake.listen(host);
   return fake;
 }
 
