@@ -2,7 +2,6 @@
 import { act } from './act/act.ts';
 import { FINALIZER, selectorLabels, selectorString } from './act/manifests.ts';
 import { currentPhase, decide } from './decide/decide.ts';
-import { canonicalJson } from './decide/spec-diff.ts';
 import { defaultTuning, type Decision, type Phase, type Tuning } from './decide/types.ts';
 import {
   formatErrors,
@@ -14,7 +13,7 @@ import { CompatibilityVerdicts, observe } from './observe/observe.ts';
 import type { KubePort } from './ports.ts';
 import type { RuntimePort } from './runtime/client.ts';
 import { conditionsFor } from './status/conditions.ts';
-import { applyStatusPatch } from './status/patch.ts';
+import { applyStatusPatch, statusWriteNeeded } from './status/patch.ts';
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -55,7 +54,10 @@ export class Reconciler {
     const deleting = app.metadata.deletionTimestamp !== undefined;
     if (deleting && !(app.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     if (!deleting && !(app.metadata.finalizers ?? []).includes(FINALIZER)) {
-      app = (await kube.setFinalizer(app, FINALIZER, true)) ?? app;
+      // A pass of its own, as kube-rs's finalizer helper does: the next pass starts from the
+      // written object, and no pass both guards the app and deploys it.
+      await kube.setFinalizer(app, FINALIZER, true);
+      return { requeueAfterMs: 0 };
     }
 
     const validation = this.#validate(app);
@@ -91,7 +93,7 @@ export class Reconciler {
       name,
     );
     const removed = Object.keys(status).filter((k) => !(k in next));
-    const changed = canonicalJson(next) !== canonicalJson(status);
+    const changed = statusWriteNeeded(status, next, observed.nowMs, this.#deps.tuning.liveStatusRefreshMs);
     if (changed && !decision.actions.some((a) => a.kind === 'removeFinalizer')) {
       app = await kube.writeStatus(app, next, removed);
     }

@@ -576,6 +576,9 @@ export const StreamApplicationStatusSchema = Type.Object(
           recordsLag: Type.Optional(
             Type.Integer({ description: 'Records not yet read from the inputs.', format: 'int64' }),
           ),
+          observedAt: Type.Optional(
+            Time('When the operator read this summary from the runtime (refreshed at most every 15 s).'),
+          ),
         },
         { description: 'Watermark and lag summary from the runtime.' },
       ),

@@ -1,7 +1,7 @@
 // Benchmark: N StreamApplications against the real kube-apiserver, the fake runtime standing in for
 // their pods, the operator as its own process (so its memory is its own). Prints time until all
 // are Running, the operator's peak RSS and its reconcile p99 (from its /metrics).
-// Usage: npm run bench -w operator   (WEIR_BENCH_APPS=1000, WEIR_BENCH_CONCURRENCY=32, WEIR_BENCH_HEAP_MIB=160)
+// Usage: npm run bench -w operator   (WEIR_BENCH_APPS=1000, WEIR_BENCH_CONCURRENCY=8, WEIR_BENCH_HEAP_MIB=160)
 //
 // WEIR_BENCH_CONTROL_PLANE=dedicated (default): a control plane of its own, etcd and kube-apiserver
 // only, as controller-runtime's envtest runs them, started for the run and purged after. That
@@ -22,8 +22,9 @@ import { OperatorHarness } from '../k8s/testing/harness.ts';
 import { validPipeline } from '../testing/fixtures.ts';
 
 const apps = Number(process.env.WEIR_BENCH_APPS ?? '1000');
-// 32 workers: with 8 (the operator's default) the run was slower still on this loaded machine.
-const concurrency = process.env.WEIR_BENCH_CONCURRENCY ?? '32';
+// The operator's default. 32 workers finished no sooner (the API server is the limit) and only
+// queued more requests in it, so each pass waited longer.
+const concurrency = process.env.WEIR_BENCH_CONCURRENCY ?? '8';
 // What a 256 MiB container limit leaves for the JS heap; without a limit V8 grows the heap towards
 // a quarter of the machine's memory before collecting in earnest, which measures nothing.
 const heapMiB = process.env.WEIR_BENCH_HEAP_MIB ?? '160';
@@ -95,15 +96,29 @@ async function apiserverRequests(kc: KubeConfig): Promise<Map<string, number>> {
   return counts;
 }
 
-/** p99 from the reconcile duration histogram: the smallest bucket bound holding 99 % of passes. */
-function p99FromHistogram(text: string): number | undefined {
+interface Quantile {
+  /** The smallest bucket bound holding 99 % of passes: a bound the p99 cannot exceed. */
+  atMost: number;
+  /** Linear interpolation inside that bucket, as Prometheus' histogram_quantile() estimates it. */
+  estimate: number;
+}
+
+/** p99 of the reconcile duration histogram. */
+function p99FromHistogram(text: string): Quantile | undefined {
   const buckets = text
     .split('\n')
     .filter((l) => l.startsWith('weir_operator_reconcile_duration_seconds_bucket'))
-    .map((l) => ({ le: /le="([^"]+)"/.exec(l)?.[1] ?? '', count: Number(l.split(' ').at(-1)) }));
-  const total = buckets.find((b) => b.le === '+Inf')?.count ?? 0;
+    .map((l) => ({ le: Number(/le="([^"]+)"/.exec(l)?.[1] ?? 'NaN'), count: Number(l.split(' ').at(-1)) }))
+    .sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
   if (total === 0) return undefined;
-  return Number(buckets.find((b) => b.count >= total * 0.99)?.le ?? Infinity);
+  const rank = total * 0.99;
+  const i = buckets.findIndex((b) => b.count >= rank);
+  const upper = buckets[i];
+  if (upper === undefined || !Number.isFinite(upper.le)) return { atMost: Infinity, estimate: Infinity };
+  const lower = buckets[i - 1] ?? { le: 0, count: 0 };
+  const estimate = lower.le + ((upper.le - lower.le) * (rank - lower.count)) / (upper.count - lower.count);
+  return { atMost: upper.le, estimate };
 }
 
 async function main(): Promise<void> {
@@ -282,7 +297,12 @@ async function measure(cluster: Cluster): Promise<void> {
       apiserverRequestsPerApp: perApp(requestDelta.reduce((n, [, v]) => n + v, 0)),
       apiserverWritesPerApp: perApp(writes.reduce((n, [, v]) => n + v, 0)),
       topWritesPerApp: Object.fromEntries(writes.slice(0, 12).map(([k, v]) => [k, perApp(v)])),
-      reconcileP99MsAtMost: p99 === undefined ? undefined : Number.isFinite(p99) ? p99 * 1000 : 'over 30000',
+      reconcileP99Ms:
+        p99 === undefined
+          ? undefined
+          : Number.isFinite(p99.atMost)
+            ? { atMost: p99.atMost * 1000, estimate: Math.round(p99.estimate * 1000) }
+            : 'over 30000',
       reconciles,
       reconcileSecondsHistogram: Object.fromEntries(
         metrics
@@ -296,7 +316,8 @@ async function measure(cluster: Cluster): Promise<void> {
       met: {
         allRunning: running === apps && allRunning <= targets.allRunningSeconds,
         memory: peakRss / 2 ** 20 <= targets.rssMiB,
-        p99: p99 !== undefined && p99 * 1000 <= targets.p99Ms,
+        // The bucket bound, not the estimate: met only if it holds for certain.
+        p99: p99 !== undefined && p99.atMost * 1000 <= targets.p99Ms,
       },
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -226,6 +226,7 @@ export function runtimeStatus(ctx: Ctx): Partial<StreamApplicationStatus> {
         ? {}
         : { lagSeconds: Math.round(rt.eventTime.lagSeconds), lag: humanDuration(rt.eventTime.lagSeconds) }),
       ...(rt.eventTime.recordsLag === undefined ? {} : { recordsLag: rt.eventTime.recordsLag }),
+      observedAt: ctx.nowIso,
     },
   };
 }

@@ -81,6 +81,12 @@ export interface Tuning {
   stallAfterFailures: number;
   /** Job restarts within one deployment that count as crash-looping. */
   crashLoopRestarts: number;
+  /**
+   * The runtime's live summary (watermark, lag, latest checkpoint) is rewritten at most this often
+   * when nothing else in status changed: a Running app is looked at every pollMs, and 1,000 apps
+   * writing their watermark every 2 s would be 500 writes a second to the API server.
+   */
+  liveStatusRefreshMs: number;
 }
 
 export const defaultTuning: Tuning = {
@@ -90,6 +96,7 @@ export const defaultTuning: Tuning = {
   backoffMaxMs: 300_000,
   stallAfterFailures: 3,
   crashLoopRestarts: 3,
+  liveStatusRefreshMs: 15_000,
 };
 
 export type Action =

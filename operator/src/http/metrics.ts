@@ -12,7 +12,7 @@ export class OperatorMetrics {
   readonly reconcileSeconds = new Histogram({
     name: 'weir_operator_reconcile_duration_seconds',
     help: 'Duration of one reconcile pass.',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
   readonly errors = new Counter({

@@ -25,8 +25,11 @@ export function stabilityGaps(ctx: Ctx): string[] {
     gaps.push('watermark has not advanced');
   }
   if (rt.job.restarts > gate.maxRestarts) gaps.push(`${rt.job.restarts} restarts (max ${gate.maxRestarts})`);
-  const runFor = Math.floor((ctx.now - started) / 1000);
-  if (runFor < gate.minStableSeconds) gaps.push(`running ${runFor}s of ${gate.minStableSeconds}s`);
+  // A fixed time, not a count of seconds: a message that changed every pass would be a status write every pass.
+  const stableFrom = started + gate.minStableSeconds * 1000;
+  if (ctx.now < stableFrom) {
+    gaps.push(`running less than ${gate.minStableSeconds}s (until ${new Date(stableFrom).toISOString()})`);
+  }
   return gaps;
 }
 

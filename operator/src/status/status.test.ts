@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Decision } from '../decide/types.ts';
 import { conditionsFor } from './conditions.ts';
-import { applyStatusPatch } from './patch.ts';
+import { applyStatusPatch, statusWriteNeeded } from './patch.ts';
 
 const decision = (extra: Partial<Decision> = {}): Decision => ({
   phase: 'Stable',
@@ -23,6 +23,26 @@ describe('status', () => {
       },
     );
     assert.deepEqual(next, { phase: 'Stable', replicas: 2 });
+  });
+
+  it('the live summary alone is rewritten at most every refresh period; any other change at once', () => {
+    const t0 = Date.parse('2026-11-25T10:00:00Z');
+    const before = {
+      phase: 'Running' as const,
+      eventTime: { watermark: '2026-11-25T09:59:50Z', lagSeconds: 10, observedAt: new Date(t0).toISOString() },
+      checkpoints: { lastCompleted: { id: 4, time: '2026-11-25T09:59:58Z', path: 'cp/4' } },
+    };
+    const live = {
+      ...before,
+      eventTime: { watermark: '2026-11-25T09:59:55Z', lagSeconds: 6, observedAt: new Date(t0 + 5_000).toISOString() },
+      checkpoints: { lastCompleted: { id: 5, time: '2026-11-25T10:00:04Z', path: 'cp/5' } },
+    };
+    assert.equal(statusWriteNeeded(before, before, t0 + 5_000, 15_000), false, 'nothing changed');
+    assert.equal(statusWriteNeeded(before, live, t0 + 5_000, 15_000), false, 'summary stored 5 s ago');
+    assert.equal(statusWriteNeeded(before, live, t0 + 15_000, 15_000), true, 'summary stored 15 s ago');
+    assert.equal(statusWriteNeeded(before, { ...live, phase: 'Stable' }, t0 + 5_000, 15_000), true, 'phase changed');
+    const { eventTime: _unused, ...neverStored } = before;
+    assert.equal(statusWriteNeeded(neverStored, live, t0 + 1, 15_000), true, 'no summary stored yet');
   });
 
   it('conditions: settled and serving → Ready, not Reconciling, not Stalled', () => {

@@ -28,6 +28,7 @@ export const fastTuning: Partial<Tuning> = {
   settledResyncMs: 1_000,
   backoffBaseMs: 200,
   backoffMaxMs: 1_000,
+  liveStatusRefreshMs: 500,
 };
 
 /** A spec whose stability gate holds within about a second against the fake runtime. */
