@@ -154,20 +154,29 @@ export class KubeClient implements KubePort {
   ): Promise<StreamApplication> {
     const body: Record<string, unknown> = { ...status };
     for (const key of removed) body[key] = null;
-    return this.#remember(
-      (await this.#custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace: app.metadata.namespace ?? '',
-          name: app.metadata.name ?? '',
-          body: { metadata: { resourceVersion: app.metadata.resourceVersion }, status: body },
-          fieldManager: FIELD_MANAGER,
-        },
-        mergePatch,
-      )) as StreamApplication,
-    );
+    return this.#patchApp(app, { status: body }, 'status');
+  }
+
+  /** A merge patch guarded by the resourceVersion the pass read; remembered for getApp. */
+  async #patchApp(
+    app: StreamApplication,
+    body: { status?: Record<string, unknown>; metadata?: Record<string, unknown> },
+    subresource?: 'status',
+  ): Promise<StreamApplication> {
+    const params = {
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: app.metadata.namespace ?? '',
+      name: app.metadata.name ?? '',
+      body: { ...body, metadata: { resourceVersion: app.metadata.resourceVersion, ...(body.metadata ?? {}) } },
+      fieldManager: FIELD_MANAGER,
+    };
+    const patched: unknown =
+      subresource === 'status'
+        ? await this.#custom.patchNamespacedCustomObjectStatus(params, mergePatch)
+        : await this.#custom.patchNamespacedCustomObject(params, mergePatch);
+    return this.#remember(patched as StreamApplication);
   }
 
   async setFinalizer(
@@ -178,20 +187,7 @@ export class KubeClient implements KubePort {
     const current = app.metadata.finalizers ?? [];
     const finalizers = present ? [...new Set([...current, finalizer])] : current.filter((f) => f !== finalizer);
     try {
-      return this.#remember(
-        (await this.#custom.patchNamespacedCustomObject(
-          {
-            group: GROUP,
-            version: VERSION,
-            plural: PLURAL,
-            namespace: app.metadata.namespace ?? '',
-            name: app.metadata.name ?? '',
-            body: { metadata: { resourceVersion: app.metadata.resourceVersion, finalizers } },
-            fieldManager: FIELD_MANAGER,
-          },
-          mergePatch,
-        )) as StreamApplication,
-      );
+      return await this.#patchApp(app, { metadata: { finalizers } });
     } catch (err) {
       if (!present && httpStatus(err) === 404) return undefined;
       throw err;
