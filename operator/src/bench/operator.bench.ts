@@ -51,6 +51,10 @@ const dedicatedEnv = {
   WEIR_KUBE_CONTROLLER_MANAGER: 'false',
 };
 
+function purgeDedicated(): void {
+  execFileSync(join(infra, 'down.sh'), ['--purge'], { env: dedicatedEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
 /** CPU seconds of the local control plane's processes (when the project's scripts started them). */
 function controlPlaneCpuSeconds(): Record<string, number> {
   const run = join(mode === 'dedicated' ? dedicatedEnv.WEIR_RUN : runRoot, 'kubernetes');
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
   let cluster: Cluster;
   if (mode === 'dedicated') {
     // Purged first too: a run that was killed may have left its cluster behind.
-    execFileSync(join(infra, 'down.sh'), ['--purge'], { env: dedicatedEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    purgeDedicated();
     const kubeconfig = execFileSync(join(infra, 'up.sh'), { env: dedicatedEnv, stdio: ['ignore', 'pipe', 'inherit'] })
       .toString()
       .trim();
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
     await measure(cluster);
   } finally {
     if (mode === 'dedicated') {
-      execFileSync(join(infra, 'down.sh'), ['--purge'], { env: dedicatedEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+      purgeDedicated();
     }
   }
 }

@@ -47,10 +47,7 @@ export function keepMetadata(obj: KubernetesObject): void {
 // ask for): it sends each workload's metadata and nothing else, so neither side spends time on
 // specs and statuses that reconcile never reads.
 const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
-const metadataOnly = setHeaderOptions(
-  'Accept',
-  PARTIAL_METADATA.replace('PartialObjectMetadata', 'PartialObjectMetadataList'),
-);
+const metadataOnly = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1');
 
 /** The same KubeConfig, whose watches ask for metadata only. */
 function metadataOnlyWatches(kc: KubeConfig): KubeConfig {
