@@ -12,6 +12,7 @@ import { SinkBuffer } from './buffering.ts';
 import { fileSource } from './file-source.ts';
 import { readCommittedLines, transactionalFileSink } from './file-sink.ts';
 import { generatorSource, type AdEvent } from './generator.ts';
+import { testSinkContext, testSourceContext } from '../testing/contexts.ts';
 
 async function withTmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'weir-conn-'));
@@ -31,10 +32,7 @@ test('generator is deterministic per (seed, split, index) and resumes from a pos
       skewMs: 10,
       lateFraction: 0.1,
       latenessMs: 1000,
-    }).open({
-      restored: restored as Map<string, never>,
-      now: () => 0,
-    });
+    }).open(testSourceContext(restored as Map<string, never>, () => 0));
     assert.ok(split);
     return split.poll(n).records.map((r) => r.value);
   };
@@ -53,10 +51,9 @@ test('generator is deterministic per (seed, split, index) and resumes from a pos
 
 test('generator rate limit: a split emits no more than its rate allows', async () => {
   let now = 0;
-  const [split] = await generatorSource({ ratePerSecond: 1000, splits: 1 }).open({
-    restored: new Map(),
-    now: () => now,
-  });
+  const [split] = await generatorSource({ ratePerSecond: 1000, splits: 1 }).open(
+    testSourceContext(new Map(), () => now),
+  );
   assert.ok(split);
   assert.equal(split.poll(10_000).records.length, 0);
   now = 250;
@@ -87,7 +84,7 @@ test('file source: backfill of historical files fires windows file by file and r
       ['a@1000=1', 'b@1000=1', 'a@2000=1', 'a@5000=2'],
     );
     // the split itself: each file's records, then a watermark at that file's highest event time
-    const [fresh] = await fileSource({ paths: [dir] }).open({ restored: new Map(), now: () => 0 });
+    const [fresh] = await fileSource({ paths: [dir] }).open(testSourceContext(new Map(), () => 0));
     assert.ok(fresh);
     const watermarks: number[] = [];
     const until = Date.now() + 5000;
@@ -100,10 +97,9 @@ test('file source: backfill of historical files fires windows file by file and r
     }
     assert.deepEqual(watermarks, [2500, 5001]);
     // resume after the first record of the first file
-    const [split] = await fileSource({ paths: [dir] }).open({
-      restored: new Map([['files', { file: 0, offset: 20 }]]),
-      now: () => 0,
-    });
+    const [split] = await fileSource({ paths: [dir] }).open(
+      testSourceContext(new Map([['files', { file: 0, offset: 20 }]]), () => 0),
+    );
     assert.ok(split);
     const seen: unknown[] = [];
     const deadline = Date.now() + 5000;
@@ -137,7 +133,7 @@ test('file source: a bad line fails with the file and line', async () => {
 test('transactional file sink: nothing is visible before the commit; restore commits a completed epoch and aborts the rest', async () => {
   await withTmp(async (dir) => {
     const sink = transactionalFileSink<{ n: number }>({ dir });
-    await sink.open({ operatorId: 'out', restored: undefined, now: Date.now });
+    await sink.open(testSinkContext('out', undefined));
     await sink.write([{ n: 1 }, { n: 2 }]);
     const c1 = await sink.preCommit(1);
     assert.deepEqual(await readCommittedLines(dir), []);
@@ -151,12 +147,12 @@ test('transactional file sink: nothing is visible before the commit; restore com
     await sink.preCommit(3); // pre-committed, but checkpoint 3 never completed
     // another sink whose id extends this one's shares the directory: its pending file must survive
     const other = transactionalFileSink<{ n: number }>({ dir });
-    await other.open({ operatorId: 'out-2', restored: undefined, now: Date.now });
+    await other.open(testSinkContext('out-2', undefined));
     await other.write([{ n: 99 }]);
     const otherCommittable = await other.preCommit(2);
     // crash: a new instance restores from checkpoint 2 whose commit never ran
     const again = transactionalFileSink<{ n: number }>({ dir });
-    await again.open({ operatorId: 'out', restored: c2, now: Date.now });
+    await again.open(testSinkContext('out', c2));
     assert.deepEqual(await readCommittedLines(dir), ['{"n":1}', '{"n":2}', '{"n":3}']);
     assert.deepEqual(await readdir(join(dir, '.pending')), ['out-2~0000000002.jsonl']);
     await other.commit(2, otherCommittable);

@@ -3,6 +3,8 @@
  * partition, a file) that are polled without blocking; sinks take part in checkpoints with a
  * two-phase commit. Positions and committables are plain JSON: they live in checkpoints.
  */
+import type { KeyGroupRange } from '../core/key-groups.ts';
+
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 export interface SourceRecord<T> {
@@ -27,13 +29,40 @@ export interface SourceSplit<T> {
   snapshot(): Json;
   /** Records the split could emit right now but has not yet (for lag metrics), if known. */
   backlog?(): number | undefined;
+  /** Stop fetching (event-time alignment: the split runs too far ahead); `poll` may still return what it holds. */
+  pause?(): void;
+  resume?(): void;
   close?(): Promise<void>;
 }
 
-export interface SourceContext {
-  /** Positions restored from a checkpoint, by split id; a split absent here starts from its beginning. */
-  readonly restored: ReadonlyMap<string, Json>;
+/**
+ * Which share of the job a connector instance serves. A job runs as `count` workers (pods); worker
+ * `index` reads its share of the source splits and writes through its own transactional identity.
+ */
+export interface TaskInfo {
+  /** The worker's index, 0..count-1 (the StatefulSet ordinal). */
+  readonly index: number;
+  readonly count: number;
+  /** Key groups this worker owns, of `maxParallelism`. */
+  readonly keyGroups: KeyGroupRange;
+  readonly maxParallelism: number;
+  /** Worker count of the snapshot being restored (differs after a rescale). */
+  readonly restoredCount: number | undefined;
+}
+
+export interface ConnectorContext {
+  /** The job (pipeline) name: stable across restarts, part of every external identity. */
+  readonly job: string;
+  readonly operatorId: string;
+  readonly task: TaskInfo;
   readonly now: () => number;
+  /** Aborted when the job stops: connectors end their background work. */
+  readonly signal: AbortSignal;
+}
+
+export interface SourceContext extends ConnectorContext {
+  /** Positions restored from a checkpoint, by split id; a split absent here starts where the source's start policy says. */
+  readonly restored: ReadonlyMap<string, Json>;
 }
 
 export interface SourceConnector<T> {
@@ -41,20 +70,51 @@ export interface SourceConnector<T> {
   open(ctx: SourceContext): Promise<readonly SourceSplit<T>[]>;
 }
 
-export interface SinkContext {
-  readonly operatorId: string;
-  /** What `preCommit` returned for the checkpoint this job restored from (commit it again: commits are idempotent). */
-  readonly restored: Json | undefined;
-  readonly now: () => number;
+/**
+ * What a sink knows about its commits when a job recovers (see the commit protocol below).
+ * `committedEpoch`: the newest epoch whose output the sink committed, as recorded by the sink
+ * itself inside its atomic commit; only sinks that cannot finish a commit later say it.
+ * `highestEpoch`: the highest epoch that ever left a trace in the sink's output, so that a job
+ * restored from an older snapshot never reuses an epoch number.
+ */
+export interface SinkRecovery {
+  readonly committedEpoch?: number | undefined;
+  readonly highestEpoch?: number | undefined;
 }
 
+export interface SinkContext extends ConnectorContext {
+  /**
+   * The committable of the snapshot this job restores from, to commit again (roll forward) if the
+   * sink can: that snapshot is the newest whose output is committed, or may be committed now.
+   */
+  readonly restored: Json | undefined;
+}
+
+/**
+ * Sinks and the commit protocol. One epoch (checkpoint N) goes:
+ *   1. barrier: `preCommit(N)` flushes and returns the committable (it goes into snapshot N);
+ *   2. snapshot N is written (manifest last): it is *pending*;
+ *   3. `commit(N, committable)` for every sink;
+ *   4. snapshot N is marked *committed*.
+ * A crash can fall between any two steps, and a sink may be unable to finish a commit that a dead
+ * process started (a Kafka transaction can only be aborted by a new producer, never resumed).
+ * So recovery asks before it restores: `recover()` runs first, fences earlier writers, and reports
+ * the newest epoch the sink committed (recorded atomically with its output). If the newest
+ * snapshot is pending, the job restores it when a sink reports its epoch committed (other sinks
+ * roll forward with `open({ restored })`), and the snapshot before it when no sink does (the
+ * pending one is discarded, and so is its uncommitted output). A job whose sinks cannot report
+ * (files only) rolls the pending snapshot forward. One process's sinks that report must commit
+ * together (one transaction per epoch), or they could disagree.
+ */
 export interface SinkConnector<T> {
   readonly type: string;
+  /** Recovery, before `open` and before any state is restored; once per job start. */
+  recover?(ctx: ConnectorContext): Promise<SinkRecovery>;
   open(ctx: SinkContext): Promise<void>;
   write(values: readonly T[]): void | Promise<void>;
   /** Flush what was written since the last checkpoint and return what `commit` needs (the committable). */
   preCommit(epoch: number): Promise<Json>;
-  /** The checkpoint `epoch` is complete: make its writes visible. Must be idempotent. */
+  /** Snapshot `epoch` is written: make its output visible. */
   commit(epoch: number, committable: Json): Promise<void>;
   /** Throw away writes that no checkpoint will cover (cancel, failure). */
   abort(): Promise<void>;

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SinkConnector } from './contract.ts';
 
@@ -27,7 +27,7 @@ async function exists(path: string): Promise<boolean> {
  * A transactional sink of JSON lines. Writes go to a hidden in-progress file; at the checkpoint
  * barrier it is flushed, synced and renamed to a pending file named by the epoch; when the
  * checkpoint completes the pending file is renamed into place. Readers see only committed
- * `part-*.jsonl` files: exactly once across crashes (commit is an idempotent rename).
+ * `part-*.jsonl` files: exactly once across crashes (a commit can be redone, and never replaces a committed file).
  */
 export function transactionalFileSink<T>(options: FileSinkOptions): SinkConnector<T> {
   const dir = options.dir;
@@ -49,11 +49,27 @@ export function transactionalFileSink<T>(options: FileSinkOptions): SinkConnecto
     await fh.write(text);
   };
 
+  // link + unlink rather than rename: a rename would silently replace a committed part file.
   const commitFiles = async (c: Committable): Promise<void> => {
     for (const f of c.files) {
       const from = join(pendingDir, f.pending);
-      if (await exists(from)) await rename(from, join(dir, f.final));
-      else if (!(await exists(join(dir, f.final)))) {
+      const to = join(dir, f.final);
+      if (await exists(from)) {
+        try {
+          await link(from, to);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          // A crash between link and unlink leaves both names on one file; anything else is another commit's output.
+          const [a, b] = await Promise.all([stat(from), stat(to)]);
+          if (a.ino !== b.ino || a.dev !== b.dev) {
+            throw new Error(
+              `file sink ${dir}: committing ${f.pending} would replace ${f.final}, which another commit wrote; committed output is never overwritten`,
+              { cause: err },
+            );
+          }
+        }
+        await unlink(from);
+      } else if (!(await exists(join(dir, f.final)))) {
         throw new Error(
           `file sink ${dir}: pending file ${f.pending} of a completed checkpoint is gone and ${f.final} does not exist`,
         );
@@ -63,6 +79,22 @@ export function transactionalFileSink<T>(options: FileSinkOptions): SinkConnecto
 
   return {
     type: 'file',
+    async recover() {
+      // Commits can be redone (the pending file stays until then): report only the highest epoch
+      // ever committed, so that a job restored from an older snapshot never reuses a part name.
+      let highest: number | undefined;
+      let names: string[] = [];
+      try {
+        names = await readdir(dir);
+      } catch {
+        // no output yet
+      }
+      for (const n of names) {
+        const m = /-(\d{10})\.jsonl$/.exec(n);
+        if (n.startsWith('part-') && m?.[1] !== undefined) highest = Math.max(highest ?? 0, Number(m[1]));
+      }
+      return { highestEpoch: highest };
+    },
     async open(ctx) {
       opId = ctx.operatorId;
       await mkdir(pendingDir, { recursive: true });

@@ -1,5 +1,5 @@
-import type { Json, SinkConnector } from '../connectors/contract.ts';
-import type { Operator, OperatorContext, Rec } from '../runtime/operator.ts';
+import type { ConnectorContext, Json, SinkConnector } from '../connectors/contract.ts';
+import type { Operator, Rec } from '../runtime/operator.ts';
 
 interface SinkState {
   epoch: number;
@@ -7,14 +7,14 @@ interface SinkState {
 }
 
 /** Drives a sink through the checkpoint protocol: pre-commit at the barrier, commit on completion. */
-export function sinkOperator(sink: SinkConnector<unknown>): Operator {
+export function sinkOperator(sink: SinkConnector<unknown>, connector: ConnectorContext): Operator {
   let restored: SinkState | undefined;
   return {
     restore(state: unknown) {
       restored = state as SinkState;
     },
-    async open(c: OperatorContext) {
-      await sink.open({ operatorId: c.operatorId, restored: restored?.committable, now: c.now });
+    async open() {
+      await sink.open({ ...connector, restored: restored?.committable });
     },
     processBatch(batch: Rec[]) {
       return sink.write(batch.map((r) => r.value));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop, setTimeout as delay } from 'node:timers/promises';
-import type { Json, SourceSplit } from '../connectors/contract.ts';
+import type { ConnectorContext, Json, SinkRecovery, SourceSplit } from '../connectors/contract.ts';
 import { BarrierAligner, EpochCounter, checkpointDue, checkpointsToDelete } from '../core/barriers.ts';
 import { keyGroupRangeFor, taskIndexForKeyGroup, validateParallelism } from '../core/key-groups.ts';
 import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker } from '../core/watermarks.ts';
@@ -19,9 +19,8 @@ import {
   completedCheckpoints,
   ensureDir,
   loadKeyedState,
-  readManifest,
+  markCommitted,
   removeSnapshot,
-  resolveSnapshotPath,
   writeKeyedState,
   writeManifest,
   type KeyedStateFile,
@@ -32,6 +31,7 @@ import { KeyedStateStore } from '../state/keyed-state.ts';
 import { TimerQueue } from '../state/timers.ts';
 import type { MaybePromise, Message, Operator, OperatorContext, OperatorCounters, Output, Rec } from './operator.ts';
 import { must } from '../core/must.ts';
+import { planRestore } from './restore.ts';
 
 export const JobState = {
   created: 'created',
@@ -73,6 +73,8 @@ export interface JobOptions {
   /** Records taken from a split per poll. */
   readonly batchSize?: number | undefined;
   readonly faults?: FaultSwitches | undefined;
+  /** This process's share of a job run as several workers (default: the whole job, `{ index: 0, count: 1 }`). */
+  readonly worker?: { readonly index: number; readonly count: number } | undefined;
 }
 
 export interface CheckpointInfo {
@@ -177,7 +179,7 @@ type Request =
   | { kind: 'stop' }
   | { kind: 'cancel' };
 
-function operatorFor(node: GraphNode, maxParallelism: number): Operator {
+function operatorFor(node: GraphNode, maxParallelism: number, connector: () => ConnectorContext): Operator {
   switch (node.kind) {
     case 'source':
       throw new Error('sources are driven by the task loop, not as operators');
@@ -199,7 +201,7 @@ function operatorFor(node: GraphNode, maxParallelism: number): Operator {
     case 'asyncIo':
       return asyncIoOperator(node.fn, node.options);
     case 'sink':
-      return sinkOperator(node.sink);
+      return sinkOperator(node.sink, connector());
   }
 }
 
@@ -242,6 +244,7 @@ class Executor {
   readonly #done: Promise<JobResult>;
   #finalSavepoint: CheckpointInfo | undefined;
   #sourceWatermark = MIN_WATERMARK;
+  readonly #abort = new AbortController();
 
   constructor(graph: Graph, parallelism: number, options: JobOptions) {
     this.#graph = graph;
@@ -255,12 +258,39 @@ class Executor {
     });
   }
 
+  /** What connectors know of their place in the job. */
+  #connectorContext(operatorId: string): ConnectorContext {
+    const w = this.#o.worker ?? { index: 0, count: 1 };
+    const maxP = this.#graph.maxParallelism;
+    return {
+      job: this.#graph.name,
+      operatorId,
+      task: {
+        index: w.index,
+        count: w.count,
+        keyGroups: keyGroupRangeFor(w.index, w.count, maxP),
+        maxParallelism: maxP,
+        restoredCount: this.#restored === undefined ? undefined : (this.#restored.workers ?? 1),
+      },
+      now: this.#now,
+      signal: this.#abort.signal,
+    };
+  }
+
   async init(): Promise<void> {
     const g = this.#graph;
-    if (this.#o.restoreFrom !== undefined) {
-      this.#state = JobState.restoring;
-      const dir = await resolveSnapshotPath(this.#o.restoreFrom);
-      const manifest = await readManifest(dir);
+    // Sinks recover first: they fence earlier writers and say what they committed, which decides the snapshot.
+    const recoveries: SinkRecovery[] = [];
+    for (const node of g.nodes) {
+      if (node.kind === 'sink' && node.sink.recover !== undefined)
+        recoveries.push(await node.sink.recover(this.#connectorContext(node.id)));
+    }
+    if (this.#o.restoreFrom !== undefined) this.#state = JobState.restoring;
+    const plan = await planRestore(this.#o.restoreFrom, this.#o.checkpoints?.dir, recoveries);
+    this.#epochs = new EpochCounter(plan.lastEpoch);
+    if (plan.manifest !== undefined && plan.dir !== undefined) {
+      const dir = plan.dir;
+      const manifest = plan.manifest;
       const report = checkSavepointCompatibility(g, manifest, { allowNonRestoredState: this.#o.allowNonRestoredState });
       if (!report.compatible) {
         throw new Error(
@@ -269,7 +299,6 @@ class Executor {
       }
       this.#restored = manifest;
       this.#restoredFrom = dir;
-      this.#epochs = new EpochCounter(manifest.epoch);
     }
     const order = topologicalOrder(g.nodes);
     const byId = new Map<string, NodeRuntime>();
@@ -320,7 +349,7 @@ class Executor {
       if (rt.node.kind !== 'source') continue;
       const snap = this.#restored?.operators[rt.node.id];
       const restored = new Map<string, Json>(Object.entries(snap?.splits ?? {}).map(([k, v]) => [k, v.position]));
-      const splits = await rt.node.source.open({ restored, now: this.#now });
+      const splits = await rt.node.source.open({ ...this.#connectorContext(rt.node.id), restored });
       const tracker = new WatermarkTracker(Math.max(1, splits.length), snap?.watermark ?? MIN_WATERMARK);
       this.#sourceTrackers.set(rt, tracker);
       if (splits.length === 0) tracker.update(0, MAX_WATERMARK);
@@ -335,6 +364,8 @@ class Executor {
       });
       this.#sourceWatermark = Math.max(this.#sourceWatermark, tracker.current);
     }
+    // The sinks rolled the restored snapshot forward when they opened: its output is now committed.
+    if (plan.markCommitted && plan.dir !== undefined) await markCommitted(plan.dir);
   }
 
   #createTasks(rt: NodeRuntime, byId: Map<string, NodeRuntime>): void {
@@ -347,7 +378,10 @@ class Executor {
       const range = rt.keyed ? keyGroupRangeFor(i, count, this.#graph.maxParallelism) : undefined;
       const store = range !== undefined ? new KeyedStateStore(range, this.#now) : undefined;
       const timers = range !== undefined ? { event: new TimerQueue(), processing: new TimerQueue() } : undefined;
-      const op = node.kind === 'source' ? sourceOperator : operatorFor(node, this.#graph.maxParallelism);
+      const op =
+        node.kind === 'source'
+          ? sourceOperator
+          : operatorFor(node, this.#graph.maxParallelism, () => this.#connectorContext(node.id));
       // eslint-disable-next-line prefer-const -- the context reads the task it belongs to
       let task: Task;
       const ctx: OperatorContext = {
@@ -734,6 +768,7 @@ class Executor {
         createdAt: new Date(started).toISOString(),
         maxParallelism: this.#graph.maxParallelism,
         parallelism: this.#p,
+        workers: this.#o.worker?.count ?? 1,
         operators,
       };
       await writeManifest(dir, manifest);
@@ -741,6 +776,7 @@ class Executor {
     faults?.('manifest-written', epoch);
     for (const [t, s] of opStates) await t.op.onCheckpointComplete?.(epoch, s);
     faults?.('committed', epoch);
+    if (dir !== undefined) await markCommitted(dir);
     const info: CheckpointInfo = {
       epoch,
       kind,
@@ -765,6 +801,7 @@ class Executor {
   }
 
   async #closeAll(mode: 'finish' | 'stop' | 'cancel'): Promise<void> {
+    this.#abort.abort();
     for (const rt of this.#nodes) for (const t of rt.tasks) await t.op.close?.(mode, t.out);
     for (const s of this.#splits) await s.split.close?.();
   }

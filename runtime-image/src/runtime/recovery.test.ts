@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -150,6 +150,43 @@ test(
       assert.equal((await last.done).state, 'finished');
       assert.ok(last.metrics().restoredFrom?.includes('savepoints'));
       assert.deepEqual((await readCommittedLines(out)).sort(), expected);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'restoring an older savepoint never overwrites committed output: epochs continue above every committed part',
+  { timeout: 120_000 },
+  async () => {
+    const base = await mkdtemp(join(tmpdir(), 'weir-older-'));
+    try {
+      const out = join(base, 'out');
+      const graph = (): ReturnType<typeof revenueTestGraph> =>
+        revenueTestGraph({ eventsPerSplit: 6000, ratePerSecond: 10_000, sink: transactionalFileSink({ dir: out }) });
+      const first = await startJob(graph(), {
+        checkpoints: { dir: join(base, 'chk-a'), intervalMs: 50 },
+        savepointDir: join(base, 'savepoints'),
+      });
+      await delay(200);
+      const sp = await first.triggerSavepoint();
+      assert.equal((await first.done).state, 'finished');
+      const before = new Map<string, string>();
+      for (const n of await readdir(out))
+        if (n.startsWith('part-')) before.set(n, await readFile(join(out, n), 'utf8'));
+      assert.ok(before.size > 2, `the first run committed ${before.size} part files`);
+      assert.ok(sp.path !== undefined);
+      // A rollback: the older savepoint, a new checkpoint directory, the same output directory.
+      const second = await startJob(graph(), {
+        restoreFrom: sp.path,
+        checkpoints: { dir: join(base, 'chk-b'), intervalMs: 50 },
+      });
+      const r = await second.done;
+      assert.equal(r.state, 'finished', String(r.error));
+      for (const [n, text] of before) assert.equal(await readFile(join(out, n), 'utf8'), text, `${n} was rewritten`);
+      const after = (await readdir(out)).filter((n) => n.startsWith('part-'));
+      assert.ok(after.length > before.size, 'the restored run committed output of its own');
     } finally {
       await rm(base, { recursive: true, force: true });
     }

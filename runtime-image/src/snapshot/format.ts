@@ -11,6 +11,8 @@ import type { Timer, TimerQueue } from '../state/timers.ts';
 export const SNAPSHOT_FORMAT = 'weir-snapshot';
 export const SNAPSHOT_VERSION = 1;
 export const MANIFEST = '_manifest.json';
+/** Written after every sink committed the snapshot's epoch (see the commit protocol in `connectors/contract.ts`). */
+export const COMMITTED = '_committed';
 
 export interface KeyedStateFile {
   readonly file: string;
@@ -47,6 +49,8 @@ export interface SnapshotManifest {
   readonly createdAt: string;
   readonly maxParallelism: number;
   readonly parallelism: number;
+  /** Workers (processes) the job ran as; absent in snapshots of one process. */
+  readonly workers?: number | undefined;
   readonly operators: Readonly<Record<string, OperatorSnapshot>>;
 }
 
@@ -140,6 +144,35 @@ export async function writeManifest(dir: string, manifest: SnapshotManifest): Pr
     await fh.close();
   }
   await rename(tmp, join(dir, MANIFEST));
+}
+
+/** Marks a snapshot committed: its sinks made its epoch's output visible. */
+export async function markCommitted(dir: string): Promise<void> {
+  const fh = await open(join(dir, COMMITTED), 'w', 0o600);
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function isCommitted(dir: string): Promise<boolean> {
+  try {
+    await stat(join(dir, COMMITTED));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is one snapshot (has a manifest) rather than a directory of checkpoints. */
+export async function isSnapshotDir(path: string): Promise<boolean> {
+  try {
+    await stat(join(path, MANIFEST));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function removeSnapshot(dir: string): Promise<void> {

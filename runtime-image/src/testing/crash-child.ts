@@ -19,7 +19,7 @@ const graph = revenueTestGraph({
   ratePerSecond: Number(process.env.WEIR_RATE ?? '50000'),
   sink: transactionalFileSink({ dir: join(work, 'out') }),
 });
-const restoreFrom = await latestCheckpoint(checkpoints);
+const restoreFrom = (await latestCheckpoint(checkpoints)) === undefined ? undefined : checkpoints;
 const job = await startJob(graph, {
   parallelism,
   restoreFrom,
