@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker } from './watermarks.ts';
+import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker, splitsAhead } from './watermarks.ts';
 
 test('split watermark trails the highest event time by the bound and never decreases', () => {
   const w = new SplitWatermarks({ maxOutOfOrdernessMs: 100 }, 0);
@@ -50,4 +50,13 @@ test('an idle input stops holding the watermark back; all idle holds it', () => 
   assert.equal(t.update(2, 10), undefined);
   assert.equal(t.current, 1000);
   assert.throws(() => t.update(3, 1), /input 3 does not exist/);
+});
+
+test('alignment pauses the splits that run more than maxDrift ahead of the slowest active one', () => {
+  const s = (watermark: number, active = true): { watermark: number; active: boolean } => ({ watermark, active });
+  assert.deepEqual(splitsAhead([s(1000), s(5000), s(1500)], 1000), [false, true, false]);
+  // without a bound nothing pauses; idle, finished or empty splits do not hold the others back
+  assert.deepEqual(splitsAhead([s(1000), s(5000)], undefined), [false, false]);
+  assert.deepEqual(splitsAhead([s(1000, false), s(5000), s(MIN_WATERMARK)], 1000), [false, false, false]);
+  assert.deepEqual(splitsAhead([s(1000), s(2000), s(2001)], 1000), [false, false, true]);
 });

@@ -7,6 +7,11 @@ export interface WatermarkStrategy {
   readonly maxOutOfOrdernessMs: number;
   /** A split that emits nothing for this long stops holding the combined watermark back. */
   readonly idleTimeoutMs?: number | undefined;
+  /**
+   * Alignment: a split whose watermark runs more than this ahead of the slowest active split is
+   * paused until the others catch up, so that replaying a backlog keeps window state bounded.
+   */
+  readonly maxDriftMs?: number | undefined;
 }
 
 /**
@@ -122,4 +127,20 @@ export class WatermarkTracker {
     this.#current = min;
     return min;
   }
+}
+
+/**
+ * Event-time alignment: which splits to pause because their watermark runs more than `maxDriftMs`
+ * ahead of the slowest active split. Splits without data yet, idle or finished ones do not hold
+ * the others back (they would stall the job otherwise).
+ */
+export function splitsAhead(
+  splits: readonly { readonly watermark: number; readonly active: boolean }[],
+  maxDriftMs: number | undefined,
+): boolean[] {
+  if (maxDriftMs === undefined) return splits.map(() => false);
+  let min = Infinity;
+  for (const s of splits) if (s.active && s.watermark > MIN_WATERMARK && s.watermark < min) min = s.watermark;
+  if (min === Infinity) return splits.map(() => false);
+  return splits.map((s) => s.active && s.watermark > min + maxDriftMs);
 }

@@ -1,16 +1,12 @@
-import { resolve } from 'node:path';
-import { consoleSink, discardSink } from '../connectors/console-sink.ts';
-import type { SinkConnector, SourceConnector } from '../connectors/contract.ts';
-import { transactionalFileSink } from '../connectors/file-sink.ts';
-import { eventTimeOf, fileSource } from '../connectors/file-source.ts';
-import { generatorSource } from '../connectors/generator.ts';
+import { eventTimeOf } from '../connectors/file-source.ts';
+import { KafkaClients, sinkFor, sourceFor, type ConnectorBuildContext } from './connectors.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import type { WindowSpec } from '../core/windows.ts';
 import { avg, composite, count, max, min, sum, type AggregateFunction } from '../graph/aggregates.ts';
 import { validateGraph, type Edge, type Graph, type GraphNode } from '../graph/graph.ts';
 import { stableHash } from '../core/key-groups.ts';
 import { asBoolean, asNumber, compileExpression } from './expressions.ts';
-import type { PipelineSpec, StepSpec } from './schema.ts';
+import type { StepSpec } from './schema.ts';
 import { formatPipelineErrors, validatePipeline } from './validate.ts';
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -32,33 +28,8 @@ export interface CompiledPipeline {
 export interface CompileOptions {
   /** Relative paths in the pipeline (files, sink dirs) resolve against this directory. */
   readonly baseDir?: string | undefined;
-}
-
-function sourceFor(spec: PipelineSpec['source'], baseDir: string): SourceConnector<unknown> {
-  if (spec.generator !== undefined) {
-    const g = spec.generator;
-    return generatorSource({
-      seed: g.seed,
-      ratePerSecond: g.ratePerSecond,
-      keys: g.keys,
-      splits: g.splits,
-      eventsPerSplit: g.eventsPerSplit,
-      startTs: g.startTs,
-      eventSpacingMs: g.eventSpacing === undefined ? undefined : parseDuration(g.eventSpacing),
-      skewMs: g.skew === undefined ? undefined : parseDuration(g.skew),
-      lateFraction: g.lateFraction,
-      latenessMs: g.lateness === undefined ? undefined : parseDuration(g.lateness),
-    });
-  }
-  const f = spec.files;
-  if (f === undefined) throw new Error(`source '${spec.id}' needs generator or files`);
-  return fileSource({ paths: f.paths.map((p) => resolve(baseDir, p)), timestampField: f.timestampField });
-}
-
-function sinkFor(spec: NonNullable<StepSpec['sink']>, baseDir: string): SinkConnector<unknown> {
-  if (spec.file !== undefined) return transactionalFileSink({ dir: resolve(baseDir, spec.file.dir) });
-  if (spec.discard !== undefined) return discardSink();
-  return consoleSink();
+  /** The job's Kafka clients (tests inject their own port). */
+  readonly kafka?: KafkaClients | undefined;
 }
 
 function aggregateFor(
@@ -98,7 +69,13 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
   const v = validatePipeline(value);
   if (!v.ok) throw new Error(`invalid pipeline:\n${formatPipelineErrors(v.errors)}`);
   const p = v.pipeline;
-  const baseDir = options.baseDir ?? process.cwd();
+  const checkpointIntervalMs =
+    p.checkpoints?.interval === undefined ? undefined : parseDuration(p.checkpoints.interval);
+  const connectors: ConnectorBuildContext = {
+    baseDir: options.baseDir ?? process.cwd(),
+    checkpointIntervalMs,
+    kafka: options.kafka ?? new KafkaClients(),
+  };
   const nodes: GraphNode[] = [];
   const src = p.source;
   const ts = src.timestamp !== undefined ? asNumber(compileExpression(src.timestamp), src.timestamp) : undefined;
@@ -107,11 +84,12 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
     kind: 'source',
     id: src.id,
     inputs: [],
-    source: sourceFor(src, baseDir),
+    source: sourceFor(src, connectors, parseDuration),
     watermarks: {
       maxOutOfOrdernessMs:
         src.watermarks?.maxOutOfOrderness === undefined ? 0 : parseDuration(src.watermarks.maxOutOfOrderness),
       idleTimeoutMs: src.watermarks?.idleTimeout === undefined ? undefined : parseDuration(src.watermarks.idleTimeout),
+      maxDriftMs: src.watermarks?.maxDrift === undefined ? undefined : parseDuration(src.watermarks.maxDrift),
     },
     timestamp: ts ?? (field !== undefined ? (e: unknown) => eventTimeOf(e, field, `source '${src.id}'`) : undefined),
   });
@@ -185,7 +163,7 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
         },
       });
     } else if (step.sink !== undefined) {
-      nodes.push({ ...base, kind: 'sink', sink: sinkFor(step.sink, baseDir) });
+      nodes.push({ ...base, kind: 'sink', sink: sinkFor(step.sink, connectors, parseDuration) });
     }
     previous = { from: id };
   });
@@ -195,7 +173,7 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
   return {
     graph,
     parallelism: p.parallelism,
-    checkpointIntervalMs: p.checkpoints?.interval === undefined ? undefined : parseDuration(p.checkpoints.interval),
+    checkpointIntervalMs,
     checkpointRetain: p.checkpoints?.retain,
   };
 }

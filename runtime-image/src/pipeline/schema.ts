@@ -30,6 +30,60 @@ export const GeneratorSpec = Type.Object(
   { additionalProperties: false },
 );
 
+const HostPort = Type.String({ pattern: '^[A-Za-z0-9.\\[\\]:-]+:[0-9]{1,5}$', description: 'host:port' });
+
+/** Where a Kafka connector connects; absent fields come from the runtime's configuration (`WEIR_KAFKA_*`). */
+const KafkaConnectionFields = {
+  bootstrapServers: Type.Optional(Type.Array(HostPort, { minItems: 1 })),
+  tls: Type.Optional(
+    Type.Boolean({ description: 'TLS, with the PEM files under WEIR_KAFKA_TLS_DIR (/etc/weir/kafka)' }),
+  ),
+  sasl: Type.Optional(
+    Type.Union([Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')], {
+      description: 'SASL mechanism; the credentials come from WEIR_KAFKA_USERNAME and WEIR_KAFKA_PASSWORD',
+    }),
+  ),
+};
+
+const RecordFormat = Type.Union([Type.Literal('json'), Type.Literal('string'), Type.Literal('bytes')]);
+
+export const KafkaSourceSpec = Type.Object(
+  {
+    topic: Type.String({ minLength: 1, maxLength: 249 }),
+    ...KafkaConnectionFields,
+    startFrom: Type.Optional(
+      Type.Union([
+        Type.Literal('earliest'),
+        Type.Literal('latest'),
+        Type.Object({ timestamp: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      ]),
+    ),
+    format: Type.Optional(RecordFormat),
+    metadataField: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'adds topic, partition, offset, key, timestamp and headers to each record under this field',
+      }),
+    ),
+    deadLetterTopic: Type.Optional(Type.String({ minLength: 1, maxLength: 249 })),
+    onMalformed: Type.Optional(Type.Union([Type.Literal('dead-letter'), Type.Literal('fail')])),
+    dropOlderThan: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+export const KafkaSinkSpec = Type.Object(
+  {
+    topic: Type.String({ minLength: 1, maxLength: 249 }),
+    ...KafkaConnectionFields,
+    format: Type.Optional(RecordFormat),
+    key: Type.Optional(Cel),
+    delivery: Type.Optional(Type.Union([Type.Literal('exactly-once'), Type.Literal('at-least-once')])),
+    transactionTimeout: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
 export const SourceSpec = Type.Object(
   {
     id: Id,
@@ -43,10 +97,15 @@ export const SourceSpec = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    kafka: Type.Optional(KafkaSourceSpec),
     timestamp: Type.Optional(Cel),
     watermarks: Type.Optional(
       Type.Object(
-        { maxOutOfOrderness: Type.Optional(Duration), idleTimeout: Type.Optional(Duration) },
+        {
+          maxOutOfOrderness: Type.Optional(Duration),
+          idleTimeout: Type.Optional(Duration),
+          maxDrift: Type.Optional(Duration),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -82,6 +141,7 @@ export const SinkSpec = Type.Object(
     console: Type.Optional(Type.Object({}, { additionalProperties: false })),
     file: Type.Optional(Type.Object({ dir: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
     discard: Type.Optional(Type.Object({}, { additionalProperties: false })),
+    kafka: Type.Optional(KafkaSinkSpec),
   },
   { additionalProperties: false, minProperties: 1, maxProperties: 1 },
 );
@@ -131,3 +191,5 @@ export type SourceSpec = Static<typeof SourceSpec>;
 export const pipelineJsonSchema: object = JSON.parse(JSON.stringify(PipelineSpec)) as object;
 
 export const STEP_KINDS = ['map', 'filter', 'flatMap', 'branch', 'keyBy', 'window', 'sink'] as const;
+
+export const SOURCE_TYPES = ['generator', 'files', 'kafka'] as const;

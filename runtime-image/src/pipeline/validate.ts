@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import { parseDocument, LineCounter, isNode } from 'yaml';
 import { compileExpression } from './expressions.ts';
-import { PipelineSpec, STEP_KINDS, pipelineJsonSchema } from './schema.ts';
+import { PipelineSpec, SOURCE_TYPES, STEP_KINDS, pipelineJsonSchema } from './schema.ts';
 
 export type FieldPath = readonly (string | number)[];
 
@@ -43,12 +43,12 @@ const err = (path: FieldPath, message: string): PipelineError => ({ field: forma
 /** The checks a schema cannot express: one kind per step, inputs that exist, expressions that parse. */
 function semanticErrors(p: PipelineSpec): PipelineError[] {
   const errors: PipelineError[] = [];
-  const sourceKinds = (['generator', 'files'] as const).filter((k) => p.source[k] !== undefined);
+  const sourceKinds = SOURCE_TYPES.filter((k) => p.source[k] !== undefined);
   if (sourceKinds.length !== 1)
     errors.push(
       err(
         ['source'],
-        `a source needs exactly one of generator, files (has ${sourceKinds.length === 0 ? 'none' : sourceKinds.join(', ')})`,
+        `a source needs exactly one of ${SOURCE_TYPES.join(', ')} (has ${sourceKinds.length === 0 ? 'none' : sourceKinds.join(', ')})`,
       ),
     );
   const cel = (path: FieldPath, source: string | undefined): void => {
@@ -60,6 +60,17 @@ function semanticErrors(p: PipelineSpec): PipelineError[] {
     }
   };
   cel(['source', 'timestamp'], p.source.timestamp);
+  const kafkaSinks = p.steps.filter((s) => s.sink?.kafka !== undefined && s.sink.kafka.delivery !== 'at-least-once');
+  if (p.source.kafka?.deadLetterTopic !== undefined && kafkaSinks.length === 0)
+    errors.push(
+      err(
+        ['source', 'kafka', 'deadLetterTopic'],
+        'dead letters are written in the transaction of the pipeline’s exactly-once Kafka sink: add a sink.kafka step',
+      ),
+    );
+  p.steps.forEach((s, i) => {
+    cel(['steps', i, 'sink', 'kafka', 'key'], s.sink?.kafka?.key);
+  });
   const ids = new Map<string, readonly string[]>([[p.source.id, []]]);
   p.steps.forEach((step, i) => {
     const kinds = STEP_KINDS.filter((k) => step[k] !== undefined);

@@ -3,7 +3,7 @@ import { setImmediate as yieldToLoop, setTimeout as delay } from 'node:timers/pr
 import type { ConnectorContext, Json, SinkRecovery, SourceSplit } from '../connectors/contract.ts';
 import { BarrierAligner, EpochCounter, checkpointDue, checkpointsToDelete } from '../core/barriers.ts';
 import { keyGroupRangeFor, taskIndexForKeyGroup, validateParallelism } from '../core/key-groups.ts';
-import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker } from '../core/watermarks.ts';
+import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker, splitsAhead } from '../core/watermarks.ts';
 import { validateWindowSpec } from '../core/windows.ts';
 import { KEYED_KINDS, topologicalOrder, validateGraph, type Graph, type GraphNode } from '../graph/graph.ts';
 import { asyncIoOperator } from '../operators/async-io.ts';
@@ -51,6 +51,8 @@ export interface FaultSwitches {
     phase: 'barrier' | 'state-written' | 'manifest-written' | 'committed',
     epoch: number,
   ) => void;
+  /** Called during restore: after the sinks recovered (fenced, markers read), and after state was loaded. */
+  readonly onRestorePhase?: (phase: 'sinks-recovered' | 'state-loaded') => void;
 }
 
 export interface CheckpointOptions {
@@ -98,6 +100,9 @@ export interface JobMetrics {
   readonly backlog: number | undefined;
   readonly lateDropped: number;
   readonly lateToSideOutput: number;
+  /** Times a split was paused by event-time alignment, and how many are paused now. */
+  readonly alignmentPauses: number;
+  readonly splitsPaused: number;
   readonly stateEntries: number;
   readonly checkpointsCompleted: number;
   readonly checkpointsFailed: number;
@@ -171,6 +176,8 @@ interface SplitRuntime {
   readonly watermarks: SplitWatermarks;
   readonly input: number;
   done: boolean;
+  /** Paused by event-time alignment. */
+  paused: boolean;
 }
 
 type Request =
@@ -214,7 +221,14 @@ export async function startJob(graph: Graph, options: JobOptions = {}): Promise<
   const parallelism = options.parallelism ?? 1;
   validateParallelism(parallelism, graph.maxParallelism);
   const executor = new Executor(graph, parallelism, options);
-  await executor.init();
+  try {
+    await executor.init();
+  } catch (err) {
+    // Nothing runs: release what connectors opened (connections, fenced producers).
+    for (const n of graph.nodes) if (n.kind === 'sink') await n.sink.close().catch(() => undefined);
+    executor.abort();
+    throw err;
+  }
   executor.start();
   return executor.handle();
 }
@@ -245,6 +259,7 @@ class Executor {
   #finalSavepoint: CheckpointInfo | undefined;
   #sourceWatermark = MIN_WATERMARK;
   readonly #abort = new AbortController();
+  #alignmentPauses = 0;
 
   constructor(graph: Graph, parallelism: number, options: JobOptions) {
     this.#graph = graph;
@@ -256,6 +271,10 @@ class Executor {
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
+  }
+
+  abort(): void {
+    this.#abort.abort();
   }
 
   /** What connectors know of their place in the job. */
@@ -285,6 +304,7 @@ class Executor {
       if (node.kind === 'sink' && node.sink.recover !== undefined)
         recoveries.push(await node.sink.recover(this.#connectorContext(node.id)));
     }
+    this.#o.faults?.onRestorePhase?.('sinks-recovered');
     if (this.#o.restoreFrom !== undefined) this.#state = JobState.restoring;
     const plan = await planRestore(this.#o.restoreFrom, this.#o.checkpoints?.dir, recoveries);
     this.#epochs = new EpochCounter(plan.lastEpoch);
@@ -360,10 +380,11 @@ class Executor {
         );
         const saved = snap?.splits?.[split.id];
         if (saved !== undefined) w.restore(saved.watermark);
-        this.#splits.push({ source: rt, split, watermarks: w, input, done: false });
+        this.#splits.push({ source: rt, split, watermarks: w, input, done: false, paused: false });
       });
       this.#sourceWatermark = Math.max(this.#sourceWatermark, tracker.current);
     }
+    this.#o.faults?.onRestorePhase?.('state-loaded');
     // The sinks rolled the restored snapshot forward when they opened: its output is now committed.
     if (plan.markCommitted && plan.dir !== undefined) await markCommitted(plan.dir);
   }
@@ -585,11 +606,34 @@ class Executor {
     for (const r of this.#requests.splice(0)) if ('reject' in r) r.reject(new Error(reason));
   }
 
+  /** Event-time alignment: pause the splits running too far ahead of the slowest, resume the rest. */
+  #align(now: number): void {
+    for (const [rt] of this.#sourceTrackers) {
+      const drift = rt.node.kind === 'source' ? rt.node.watermarks.maxDriftMs : undefined;
+      if (drift === undefined) continue;
+      const splits = this.#splits.filter((s) => s.source === rt);
+      const ahead = splitsAhead(
+        splits.map((s) => ({ watermark: s.watermarks.current(), active: !s.done && !s.watermarks.isIdle(now) })),
+        drift,
+      );
+      splits.forEach((s, i) => {
+        const pause = ahead[i] === true;
+        if (pause === s.paused) return;
+        s.paused = pause;
+        if (pause) {
+          this.#alignmentPauses++;
+          s.split.pause?.();
+        } else s.split.resume?.();
+      });
+    }
+  }
+
   async #pollSources(): Promise<number> {
     let polled = 0;
     const now = this.#now();
+    this.#align(now);
     for (const s of this.#splits) {
-      if (s.done) continue;
+      if (s.done || s.paused) continue;
       const res = s.split.poll(this.#batchSize);
       const n = res.records.length;
       if (n > 0) {
@@ -825,6 +869,8 @@ class Executor {
       backlog,
       lateDropped: this.#counters.lateDropped,
       lateToSideOutput: this.#counters.lateToSideOutput,
+      alignmentPauses: this.#alignmentPauses,
+      splitsPaused: this.#splits.filter((s) => s.paused).length,
       stateEntries: entries,
       checkpointsCompleted: this.#completed,
       checkpointsFailed: this.#failedCheckpoints,

@@ -1,0 +1,352 @@
+// The Kafka connectors against the real broker (e2e/infra/kafka.sh; fails under CI=true when it cannot start).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createTopic, kafkaClient, kafkaForTests, waitFor, type Availability, type KafkaBroker } from '@weir/e2e';
+import { Partitioners } from 'kafkajs';
+import { compilePipeline } from '../../pipeline/compile.ts';
+import { startJob } from '../../runtime/executor.ts';
+
+const child = fileURLToPath(new URL('../../testing/kafka-crash-child.ts', import.meta.url));
+
+interface Ad {
+  id: string;
+  campaign: string;
+  amount: number;
+  ts: number;
+}
+
+const WINDOW_MS = 1000;
+const BASE_TS = 1_700_000_000_000;
+
+/** Deterministic pseudo-random numbers (the test must be reproducible). */
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x / 4294967296;
+  };
+}
+
+/** Revenue and count per campaign per 1 s window, computed here from the input, not by the engine. */
+function expectedWindows(ads: readonly Ad[]): Map<string, { count: number; revenue: number }> {
+  const out = new Map<string, { count: number; revenue: number }>();
+  for (const a of ads) {
+    const start = Math.floor(a.ts / WINDOW_MS) * WINDOW_MS;
+    const k = `${a.campaign}@${start}`;
+    const r = out.get(k) ?? { count: 0, revenue: 0 };
+    r.count++;
+    r.revenue += a.amount;
+    out.set(k, r);
+  }
+  return out;
+}
+
+async function readTopic(
+  kafka: KafkaBroker,
+  topic: string,
+  until: (n: number) => boolean,
+  timeoutMs: number,
+): Promise<{ key: string | null; value: string; headers: Record<string, string> }[]> {
+  const consumer = kafkaClient(kafka, 'weir-check').consumer({
+    groupId: `weir-check-${randomBytes(4).toString('hex')}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: 200,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const seen: { key: string | null; value: string; headers: Record<string, string> }[] = [];
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
+      seen.push({ key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers });
+      return Promise.resolve();
+    },
+  });
+  try {
+    await waitFor(
+      () =>
+        until(seen.length) ? Promise.resolve() : Promise.reject(new Error(`read ${seen.length} records of ${topic}`)),
+      timeoutMs,
+      250,
+    );
+    // Whatever else is committed shows up within a few more fetches: wait for the count to settle.
+    let last = -1;
+    while (last !== seen.length) {
+      last = seen.length;
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}
+
+function pipelineFor(
+  brokers: readonly string[],
+  input: string,
+  output: string,
+  dlq: string,
+  intervalMs: number,
+): object {
+  return {
+    name: 'kafka-eos-test',
+    parallelism: 2,
+    maxParallelism: 32,
+    checkpoints: { interval: intervalMs },
+    source: {
+      id: 'ads',
+      kafka: { topic: input, bootstrapServers: brokers, deadLetterTopic: dlq },
+      timestamp: 'e.ts',
+      watermarks: { maxOutOfOrderness: '200ms' },
+    },
+    steps: [
+      { id: 'by-campaign', keyBy: 'e.campaign' },
+      {
+        id: 'per-second',
+        window: { tumbling: '1s', aggregate: { count: { count: true }, revenue: { sum: 'e.amount' } } },
+      },
+      { id: 'out', sink: { kafka: { topic: output, bootstrapServers: brokers, transactionTimeout: '60s' } } },
+    ],
+  };
+}
+
+interface ChildRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+  readonly started: boolean;
+  /** The child killed itself at its fault point (it says so first). */
+  readonly faulted: boolean;
+}
+
+function runChild(
+  dir: string,
+  pipeline: object,
+  env: Record<string, string>,
+  killAfterStartMs: number | undefined,
+  hardMs: number,
+): Promise<ChildRun> {
+  return startChild(dir, pipeline, env, killAfterStartMs, hardMs).done;
+}
+
+function startChild(
+  dir: string,
+  pipeline: object,
+  env: Record<string, string>,
+  killAfterStartMs: number | undefined,
+  hardMs: number,
+): { done: Promise<ChildRun>; kill: () => void } {
+  let kill = (): void => undefined;
+  const done = new Promise<ChildRun>((resolve, reject) => {
+    const p = spawn(process.execPath, ['--conditions=source', child], {
+      env: { ...process.env, WEIR_CRASH_DIR: dir, WEIR_PIPELINE: JSON.stringify(pipeline), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let started = false;
+    let out = '';
+    let timer: NodeJS.Timeout | undefined;
+    const hard = setTimeout(() => p.kill('SIGKILL'), hardMs);
+    p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!started && d.toString().includes('started')) {
+        started = true;
+        if (killAfterStartMs !== undefined) timer = setTimeout(() => p.kill('SIGKILL'), killAfterStartMs);
+      }
+    });
+    kill = () => p.kill('SIGKILL');
+    p.on('error', reject);
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(hard);
+      resolve({ code, signal, stderr, started, faulted: /^fault /m.test(out) });
+    });
+  });
+  return {
+    done,
+    kill: () => {
+      kill();
+    },
+  };
+}
+
+describe('Kafka connectors (real broker)', () => {
+  let broker: Availability<KafkaBroker>;
+
+  before(async () => {
+    broker = await kafkaForTests();
+  });
+
+  after(async () => {
+    if (broker.available) await broker.component.stop();
+  });
+
+  it(
+    'exactly once: SIGKILLed 30+ times (10+ at the dangerous points), the committed output is every expected window exactly once, and every malformed record is dead-lettered once',
+    { timeout: 900_000 },
+    async (t) => {
+      if (!broker.available) {
+        t.skip(broker.reason);
+        return;
+      }
+      const kafka = broker.component;
+      const tag = randomBytes(4).toString('hex');
+      const [input, output, dlq] = [`eos-in-${tag}`, `eos-out-${tag}`, `eos-dlq-${tag}`];
+      await createTopic(kafka, input, 3);
+      await createTopic(kafka, output, 2);
+      await createTopic(kafka, dlq, 1);
+      const producer = kafkaClient(kafka, 'weir-eos-input').producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await producer.connect();
+      const base = await mkdtemp(join(tmpdir(), 'weir-kafka-eos-'));
+      const rand = lcg(9);
+      const ads: Ad[] = [];
+      let malformed = 0;
+      // Input arrives throughout: a chunk before every run, so kills land while data flows.
+      const produceChunk = async (chunk: number, n: number): Promise<void> => {
+        const messages: { key: string; value: string; partition: number }[] = [];
+        for (let i = 0; i < n; i++) {
+          const seq = ads.length;
+          const ad: Ad = {
+            id: `ad-${seq}`,
+            campaign: `c${Math.floor(rand() * 25)}`,
+            amount: Math.floor(rand() * 1000),
+            ts: BASE_TS + seq * 4 + Math.floor(rand() * 100),
+          };
+          ads.push(ad);
+          messages.push({ key: ad.id, value: JSON.stringify(ad), partition: seq % 3 });
+          if (i % 500 === 250) {
+            malformed++;
+            messages.push({ key: `bad-${chunk}-${i}`, value: `{"not json ${i}`, partition: i % 3 });
+          }
+        }
+        await producer.send({ topic: input, messages });
+      };
+      try {
+        const pipeline = pipelineFor(kafka.brokers, input, output, dlq, 150);
+        const dir = join(base, 'work');
+        const kills: Record<string, number> = {};
+        const dangerous = ['manifest-written', 'committed', 'sinks-recovered', 'state-loaded'];
+        let runs = 0;
+        for (let chunk = 0; chunk < 36; chunk++) {
+          await produceChunk(chunk, 1500);
+          // Every third run dies at a dangerous point; the others at a random moment.
+          const phase = chunk % 3 === 0 ? dangerous[(chunk / 3) % dangerous.length] : undefined;
+          const env: Record<string, string> =
+            phase === undefined
+              ? {}
+              : { WEIR_FAULT_CRASH_PHASE: phase, WEIR_FAULT_CRASH_AT_CHECKPOINT: String(1 + (chunk % 2)) };
+          const killAfter = phase === undefined ? 300 + Math.floor(rand() * 1500) : 20_000;
+          const r = await runChild(dir, pipeline, env, killAfter, 60_000);
+          runs++;
+          assert.equal(r.signal, 'SIGKILL', `run ${runs} ended without a kill (${String(r.code)}): ${r.stderr}`);
+          if (phase !== undefined)
+            assert.ok(r.faulted, `run ${runs} did not reach its fault point ${phase}: ${r.stderr}`);
+          const key = phase ?? 'random';
+          kills[key] = (kills[key] ?? 0) + 1;
+        }
+        // The sentinel: one record per partition far ahead in event time, so that every data window fires.
+        await producer.send({
+          topic: input,
+          messages: [0, 1, 2].map((p) => ({
+            key: `end-${p}`,
+            value: JSON.stringify({ id: `end-${p}`, campaign: 'zz-end', amount: 0, ts: BASE_TS + 10_000_000 }),
+            partition: p,
+          })),
+        });
+        const expected = expectedWindows(ads);
+        const last = startChild(dir, pipeline, {}, undefined, 240_000);
+        let seen: Awaited<ReturnType<typeof readTopic>>;
+        let dead: Awaited<ReturnType<typeof readTopic>>;
+        try {
+          seen = await readTopic(kafka, output, (n) => n >= expected.size, 180_000);
+          dead = await readTopic(kafka, dlq, (n) => n >= malformed, 60_000);
+        } finally {
+          last.kill();
+        }
+        const final = await last.done;
+        assert.equal(final.signal, 'SIGKILL', `the final run ended by itself: ${final.stderr}`);
+        const counts = new Map<string, number>();
+        const wrong: string[] = [];
+        for (const s of seen) {
+          const v = JSON.parse(s.value) as { id: string; value: { count: number; revenue: number }; revision: number };
+          counts.set(v.id, (counts.get(v.id) ?? 0) + 1);
+          const e = expected.get(v.id);
+          if (e === undefined) wrong.push(`unexpected ${v.id}`);
+          else if (e.count !== v.value.count || e.revenue !== v.value.revenue)
+            wrong.push(`${v.id}: ${JSON.stringify(v.value)} != ${JSON.stringify(e)}`);
+          if (s.key !== v.id) wrong.push(`${v.id} has key ${String(s.key)}`);
+        }
+        const missing = [...expected.keys()].filter((k) => !counts.has(k));
+        const duplicated = [...counts].filter(([, n]) => n > 1).map(([k]) => k);
+        t.diagnostic(
+          `${runs} kills ${JSON.stringify(kills)}; ${ads.length} records, ${malformed} malformed; ${expected.size} windows expected, ${seen.length} committed; ${missing.length} missing, ${duplicated.length} duplicated`,
+        );
+        assert.deepEqual(
+          { missing: missing.slice(0, 5), duplicated: duplicated.slice(0, 5), wrong: wrong.slice(0, 5) },
+          { missing: [], duplicated: [], wrong: [] },
+        );
+        assert.equal(seen.length, expected.size);
+        assert.ok(
+          runs >= 30 &&
+            Object.entries(kills)
+              .filter(([k]) => k !== 'random')
+              .reduce((a, [, n]) => a + n, 0) >= 10,
+        );
+        // Dead letters: exactly the malformed records, once each, with the error and the origin in headers.
+        assert.equal(dead.length, malformed, `dead letters: ${dead.length} for ${malformed} malformed records`);
+        assert.equal(new Set(dead.map((d) => d.key)).size, malformed);
+        for (const d of dead) {
+          assert.equal(d.headers['weir.operator'], 'ads');
+          assert.equal(d.headers['weir.origin.topic'], input);
+          assert.match(d.headers['weir.error'] ?? '', /not JSON/);
+          assert.match(d.headers['weir.origin.offset'] ?? '', /^\d+$/);
+        }
+      } finally {
+        await producer.disconnect();
+        await rm(base, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it('refuses to start when transactionTimeout is above the broker maximum or too short for the checkpoint interval, naming the settings', async (t) => {
+    if (!broker.available) {
+      t.skip(broker.reason);
+      return;
+    }
+    const kafka = broker.component;
+    const tag = randomBytes(4).toString('hex');
+    await createTopic(kafka, `tto-in-${tag}`, 1);
+    await createTopic(kafka, `tto-out-${tag}`, 1);
+    const base = (timeout: string, interval: string): object => ({
+      name: 'tto',
+      checkpoints: { interval },
+      source: { id: 'in', kafka: { topic: `tto-in-${tag}`, bootstrapServers: kafka.brokers } },
+      steps: [
+        {
+          id: 'out',
+          sink: { kafka: { topic: `tto-out-${tag}`, bootstrapServers: kafka.brokers, transactionTimeout: timeout } },
+        },
+      ],
+    });
+    await assert.rejects(
+      startJob(compilePipeline(base('1h', '10s')).graph),
+      /transactionTimeout \(3600000 ms\) is above the brokers' transaction.max.timeout.ms \(900000 ms\)/,
+    );
+    await assert.rejects(
+      startJob(compilePipeline(base('20s', '10s')).graph, {
+        checkpoints: { dir: join(tmpdir(), `tto-${tag}`), intervalMs: 10_000 },
+      }),
+      /transactionTimeout \(20000 ms\) must be at least 3 × checkpoints.interval \(10000 ms\)/,
+    );
+  });
+});

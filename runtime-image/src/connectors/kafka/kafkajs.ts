@@ -1,0 +1,424 @@
+import { randomBytes } from 'node:crypto';
+import kafkajs, {
+  type Admin,
+  type Consumer,
+  type KafkaConfig,
+  type Producer,
+  type SASLOptions,
+  type Transaction,
+} from 'kafkajs';
+
+// kafkajs is CommonJS: its runtime values come from the default export.
+const { AssignerProtocol, ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
+import type { KafkaConnection } from './connection.ts';
+import type {
+  CommitMarker,
+  KafkaPort,
+  KafkaReader,
+  KafkaRecord,
+  OutgoingRecord,
+  PartitionStart,
+  PlainWriter,
+  TransactionalWriter,
+} from './port.ts';
+
+const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+function kafkaConfig(c: KafkaConnection, clientId: string): KafkaConfig {
+  const sasl: SASLOptions | undefined =
+    c.sasl === undefined
+      ? undefined
+      : c.sasl.mechanism === 'plain'
+        ? { mechanism: 'plain', username: c.sasl.username, password: c.sasl.password }
+        : c.sasl.mechanism === 'scram-sha-256'
+          ? { mechanism: 'scram-sha-256', username: c.sasl.username, password: c.sasl.password }
+          : { mechanism: 'scram-sha-512', username: c.sasl.username, password: c.sasl.password };
+  return {
+    clientId,
+    brokers: [...c.brokers],
+    ssl: c.tls === undefined ? undefined : { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key },
+    sasl,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
+  };
+}
+
+function isConcurrentTransactions(err: unknown): boolean {
+  const e = err as { type?: string; cause?: unknown; message?: string } | undefined;
+  return (
+    e?.type === 'CONCURRENT_TRANSACTIONS' || /CONCURRENT_TRANSACTIONS|concurrent transaction/i.test(e?.message ?? '')
+  );
+}
+
+/**
+ * kafkajs does not retry CONCURRENT_TRANSACTIONS everywhere (kafkajs#430, #1068): the coordinator
+ * answers it while it finishes the previous commit or abort. Retry with backoff, bounded.
+ */
+async function retryConcurrent<T>(what: string, f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (err) {
+      if (!isConcurrentTransactions(err) || attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** Math.min(attempt, 5), 1000)));
+    }
+  }
+  throw new Error(`unreachable: ${what}`);
+}
+
+class KafkajsReader implements KafkaReader {
+  readonly #consumer: Consumer;
+  readonly #queues = new Map<string, KafkaRecord[]>();
+  readonly #next = new Map<string, number>();
+  readonly #high = new Map<string, number>();
+  readonly #paused = new Set<string>();
+  readonly #limit: number;
+  #failure: Error | undefined;
+
+  constructor(consumer: Consumer, starts: readonly PartitionStart[], limit: number) {
+    this.#consumer = consumer;
+    this.#limit = limit;
+    for (const s of starts) {
+      this.#queues.set(key(s.topic, s.partition), []);
+      this.#next.set(key(s.topic, s.partition), s.offset);
+    }
+  }
+
+  async start(starts: readonly PartitionStart[]): Promise<void> {
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: ({ batch }) => {
+        const k = key(batch.topic, batch.partition);
+        const q = this.#queues.get(k);
+        if (q === undefined) return Promise.resolve();
+        this.#high.set(k, Number(batch.highWatermark));
+        let next = this.#next.get(k) ?? 0;
+        for (const m of batch.messages) {
+          const offset = Number(m.offset);
+          // A fetch that began before the seek took effect may deliver records below the start.
+          if (offset < next) continue;
+          next = offset + 1;
+          const headers: Record<string, string> = {};
+          for (const [h, v] of Object.entries(m.headers ?? {})) {
+            if (v !== undefined) headers[h] = Array.isArray(v) ? String(v[0]) : v.toString();
+          }
+          q.push({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset,
+            key: m.key,
+            value: m.value,
+            headers,
+            timestamp: Number(m.timestamp),
+          });
+        }
+        this.#next.set(k, next);
+        if (q.length >= this.#limit) this.#pauseFetch(batch.topic, batch.partition);
+        return Promise.resolve();
+      },
+    });
+    for (const s of starts) this.#consumer.seek({ topic: s.topic, partition: s.partition, offset: String(s.offset) });
+  }
+
+  fail(err: Error): void {
+    this.#failure ??= err;
+  }
+
+  #pauseFetch(topic: string, partition: number): void {
+    this.#consumer.pause([{ topic, partitions: [partition] }]);
+  }
+
+  take(topic: string, partition: number, max: number): KafkaRecord[] {
+    const k = key(topic, partition);
+    const q = this.#queues.get(k);
+    if (q === undefined || q.length === 0) return [];
+    const out = q.length <= max ? q.splice(0) : q.splice(0, max);
+    if (q.length < this.#limit / 2 && !this.#paused.has(k)) this.#consumer.resume([{ topic, partitions: [partition] }]);
+    return out;
+  }
+
+  buffered(topic: string, partition: number): number {
+    return this.#queues.get(key(topic, partition))?.length ?? 0;
+  }
+
+  highWatermark(topic: string, partition: number): number | undefined {
+    return this.#high.get(key(topic, partition));
+  }
+
+  pause(topic: string, partition: number): void {
+    this.#paused.add(key(topic, partition));
+    this.#pauseFetch(topic, partition);
+  }
+
+  resume(topic: string, partition: number): void {
+    const k = key(topic, partition);
+    this.#paused.delete(k);
+    if ((this.#queues.get(k)?.length ?? 0) < this.#limit) this.#consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
+  failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer.disconnect();
+  }
+}
+
+class KafkajsTransactionalWriter implements TransactionalWriter {
+  readonly #producer: Producer;
+  #txn: Transaction | undefined;
+
+  constructor(producer: Producer) {
+    this.#producer = producer;
+  }
+
+  async #open(): Promise<Transaction> {
+    this.#txn ??= await retryConcurrent('begin', () => this.#producer.transaction());
+    return this.#txn;
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const txn = await this.#open();
+    await retryConcurrent('send', () => txn.sendBatch({ topicMessages: toTopicMessages(records) }));
+  }
+
+  async commit(marker: CommitMarker): Promise<void> {
+    const txn = await this.#open();
+    await retryConcurrent('marker', () =>
+      txn.sendOffsets({
+        consumerGroupId: marker.group,
+        topics: [
+          {
+            topic: marker.topic,
+            // kafkajs passes `metadata` through to TxnOffsetCommit although its types omit it.
+            partitions: [
+              { partition: marker.partition, offset: String(marker.offset), metadata: marker.metadata } as {
+                partition: number;
+                offset: string;
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    await txn.commit();
+    this.#txn = undefined;
+  }
+
+  async abort(): Promise<void> {
+    const txn = this.#txn;
+    this.#txn = undefined;
+    if (txn?.isActive() === true) await txn.abort();
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.disconnect();
+  }
+}
+
+function toTopicMessages(records: readonly OutgoingRecord[]): {
+  topic: string;
+  messages: {
+    key: string | Buffer | null;
+    value: string | Buffer | null;
+    headers?: Record<string, string>;
+    partition?: number;
+  }[];
+}[] {
+  const byTopic = new Map<
+    string,
+    {
+      key: string | Buffer | null;
+      value: string | Buffer | null;
+      headers?: Record<string, string>;
+      partition?: number;
+    }[]
+  >();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (list === undefined) byTopic.set(r.topic, (list = []));
+    list.push({
+      key: r.key,
+      value: r.value,
+      ...(r.headers === undefined ? {} : { headers: { ...r.headers } }),
+      ...(r.partition === undefined ? {} : { partition: r.partition }),
+    });
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** The KafkaPort on kafkajs 2.2. */
+export class KafkajsPort implements KafkaPort {
+  readonly #connection: KafkaConnection;
+  readonly #kafka: InstanceType<typeof Kafka>;
+  #admin: Promise<Admin> | undefined;
+  readonly #closables: { close(): Promise<void> }[] = [];
+
+  constructor(connection: KafkaConnection, clientId = 'weir') {
+    this.#connection = connection;
+    this.#kafka = new Kafka(kafkaConfig(connection, clientId));
+  }
+
+  #adminClient(): Promise<Admin> {
+    this.#admin ??= (async () => {
+      const admin = this.#kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.#admin;
+  }
+
+  async partitions(topic: string): Promise<number[]> {
+    const admin = await this.#adminClient();
+    const md = await admin.fetchTopicMetadata({ topics: [topic] });
+    const t = md.topics.find((x) => x.name === topic);
+    if (t === undefined) throw new Error(`kafka: topic '${topic}' does not exist`);
+    return t.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+  }
+
+  async offsets(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
+    const admin = await this.#adminClient();
+    return (await admin.fetchTopicOffsets(topic)).map((o) => ({
+      partition: o.partition,
+      low: Number(o.low),
+      high: Number(o.high),
+    }));
+  }
+
+  async offsetsForTime(topic: string, timestamp: number): Promise<{ partition: number; offset: number }[]> {
+    const admin = await this.#adminClient();
+    return (await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => ({
+      partition: o.partition,
+      offset: Number(o.offset),
+    }));
+  }
+
+  async readMarker(
+    group: string,
+    topic: string,
+    partition: number,
+  ): Promise<{ offset: number; metadata: string } | undefined> {
+    const admin = await this.#adminClient();
+    const res = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const p = res.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition);
+    if (p === undefined || Number(p.offset) < 0) return undefined;
+    return { offset: Number(p.offset), metadata: p.metadata ?? '' };
+  }
+
+  async maxTransactionTimeoutMs(): Promise<number | undefined> {
+    const admin = await this.#adminClient();
+    const cluster = await admin.describeCluster();
+    const broker = cluster.brokers[0];
+    if (broker === undefined) return undefined;
+    const res = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        { type: ConfigResourceTypes.BROKER, name: String(broker.nodeId), configNames: ['transaction.max.timeout.ms'] },
+      ],
+    });
+    const v = res.resources[0]?.configEntries.find((e) => e.configName === 'transaction.max.timeout.ms')?.configValue;
+    return v === undefined ? undefined : Number(v);
+  }
+
+  async reader(options: {
+    clientId: string;
+    starts: readonly PartitionStart[];
+    maxBufferedPerPartition: number;
+  }): Promise<KafkaReader> {
+    const assigned = new Map<string, number[]>();
+    for (const s of options.starts) {
+      const list = assigned.get(s.topic) ?? [];
+      list.push(s.partition);
+      assigned.set(s.topic, list);
+    }
+    // A group of its own per reader, whose one member always gets exactly these partitions:
+    // kafkajs has no assign(); this is the nearest to it, and nothing ever rebalances them away.
+    const groupId = `${options.clientId}.${randomBytes(6).toString('hex')}`;
+    const consumer = this.#kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 30_000,
+      allowAutoTopicCreation: false,
+      partitionAssigners: [
+        () => ({
+          name: 'WeirFixedAssigner',
+          version: 1,
+          assign: ({ members }) =>
+            Promise.resolve(
+              members.map((m) => ({
+                memberId: m.memberId,
+                memberAssignment: AssignerProtocol.MemberAssignment.encode({
+                  version: 1,
+                  assignment: Object.fromEntries(assigned),
+                  userData: Buffer.alloc(0),
+                }),
+              })),
+            ),
+          protocol: ({ topics }) => ({
+            name: 'WeirFixedAssigner',
+            metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+          }),
+        }),
+      ],
+    });
+    const reader = new KafkajsReader(consumer, options.starts, options.maxBufferedPerPartition);
+    consumer.on(consumer.events.CRASH, (e) => {
+      reader.fail(e.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...assigned.keys()], fromBeginning: true });
+    await reader.start(options.starts);
+    this.#closables.push(reader);
+    return reader;
+  }
+
+  async transactionalWriter(options: {
+    transactionalId: string;
+    transactionTimeoutMs: number;
+  }): Promise<TransactionalWriter> {
+    const producer = this.#kafka.producer({
+      transactionalId: options.transactionalId,
+      transactionTimeout: options.transactionTimeoutMs,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    // connect() initialises the producer id: this fences older holders of the id and aborts their open transaction.
+    await retryConcurrent('init', () => producer.connect());
+    const w = new KafkajsTransactionalWriter(producer);
+    this.#closables.push(w);
+    return w;
+  }
+
+  async plainWriter(): Promise<PlainWriter> {
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    const w: PlainWriter = {
+      send: async (records) => {
+        if (records.length > 0) await producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 });
+      },
+      close: () => producer.disconnect(),
+    };
+    this.#closables.push(w);
+    return w;
+  }
+
+  async close(): Promise<void> {
+    const all = this.#closables.splice(0);
+    await Promise.allSettled(all.map((c) => c.close()));
+    if (this.#admin !== undefined) await (await this.#admin).disconnect();
+    this.#admin = undefined;
+  }
+
+  get connection(): KafkaConnection {
+    return this.#connection;
+  }
+}

@@ -1,0 +1,196 @@
+import type { Json, PollResult, SourceConnector, SourceContext, SourceRecord, SourceSplit } from '../contract.ts';
+import { decodeRecord, MalformedRecordError, type RecordFormat } from './formats.ts';
+import type { KafkaPort, KafkaReader, KafkaRecord, PartitionStart } from './port.ts';
+import type { KafkaWriteScope } from './transactions.ts';
+
+export type StartFrom = 'earliest' | 'latest' | { readonly timestamp: number };
+
+export interface DeadLetters {
+  readonly topic: string;
+  /** The exactly-once write scope of the job: dead letters commit with the outputs. */
+  readonly scope: () => KafkaWriteScope;
+}
+
+export interface KafkaSourceOptions {
+  readonly port: () => Promise<KafkaPort>;
+  readonly topic: string;
+  /** Where partitions without a restored position start (default earliest). */
+  readonly startFrom?: StartFrom | undefined;
+  readonly format?: RecordFormat | undefined;
+  /** Adds the record's topic, partition, offset, key, timestamp and headers to each value under this field. */
+  readonly metadataField?: string | undefined;
+  /** Malformed records: to a dead-letter topic (default when configured), or fail the job. */
+  readonly onMalformed?: 'dead-letter' | 'fail' | undefined;
+  readonly deadLetters?: DeadLetters | undefined;
+  /** Catch-up policy: records whose event time is this much older than processing time are dropped and counted. */
+  readonly dropOlderThanMs?: number | undefined;
+  readonly maxBufferedPerPartition?: number | undefined;
+}
+
+/** Partitions this worker reads: partition p belongs to worker p mod count (stable, no rebalancing). */
+export function partitionsForWorker(partitions: readonly number[], index: number, count: number): number[] {
+  return partitions.filter((p) => p % count === index);
+}
+
+export function splitId(topic: string, partition: number): string {
+  return `${topic}-${partition}`;
+}
+
+/** Dead-letter headers: the error, the operator and the origin, as the issue asks. */
+export function deadLetterHeaders(r: KafkaRecord, operatorId: string, error: string): Record<string, string> {
+  return {
+    'weir.error': error.slice(0, 1000),
+    'weir.operator': operatorId,
+    'weir.origin.topic': r.topic,
+    'weir.origin.partition': String(r.partition),
+    'weir.origin.offset': String(r.offset),
+  };
+}
+
+interface SourceCounters {
+  deadLettered: number;
+  droppedTooOld: number;
+}
+
+class PartitionSplit implements SourceSplit<unknown> {
+  readonly id: string;
+  readonly #reader: KafkaReader;
+  readonly #topic: string;
+  readonly #partition: number;
+  readonly #o: KafkaSourceOptions;
+  readonly #ctx: SourceContext;
+  readonly #counters: SourceCounters;
+  #next: number;
+
+  constructor(
+    reader: KafkaReader,
+    start: PartitionStart,
+    o: KafkaSourceOptions,
+    ctx: SourceContext,
+    counters: SourceCounters,
+  ) {
+    this.id = splitId(start.topic, start.partition);
+    this.#reader = reader;
+    this.#topic = start.topic;
+    this.#partition = start.partition;
+    this.#next = start.offset;
+    this.#o = o;
+    this.#ctx = ctx;
+    this.#counters = counters;
+  }
+
+  poll(max: number): PollResult<unknown> {
+    const failure = this.#reader.failure();
+    if (failure !== undefined)
+      throw new Error(`kafka source '${this.#ctx.operatorId}': the reader stopped: ${failure.message}`, {
+        cause: failure,
+      });
+    const raw = this.#reader.take(this.#topic, this.#partition, max);
+    if (raw.length === 0) return { records: [] };
+    const out: SourceRecord<unknown>[] = [];
+    const format = this.#o.format ?? 'json';
+    const oldest = this.#o.dropOlderThanMs === undefined ? undefined : this.#ctx.now() - this.#o.dropOlderThanMs;
+    for (const r of raw) {
+      this.#next = r.offset + 1;
+      let value: unknown;
+      try {
+        value = decodeRecord(r, format, this.#o.metadataField);
+      } catch (err) {
+        if (!(err instanceof MalformedRecordError)) throw err;
+        this.#deadLetter(r, err);
+        continue;
+      }
+      if (oldest !== undefined && r.timestamp < oldest) {
+        this.#counters.droppedTooOld++;
+        continue;
+      }
+      out.push({ value, ts: r.timestamp });
+    }
+    return { records: out };
+  }
+
+  #deadLetter(r: KafkaRecord, err: Error): void {
+    const where = `kafka source '${this.#ctx.operatorId}' at ${r.topic}/${r.partition}@${r.offset}`;
+    const dl = this.#o.deadLetters;
+    if (this.#o.onMalformed === 'fail' || dl === undefined) {
+      throw new Error(`${where}: ${err.message}${dl === undefined ? ' (no deadLetters topic configured)' : ''}`, {
+        cause: err,
+      });
+    }
+    this.#counters.deadLettered++;
+    void dl
+      .scope()
+      .write([
+        {
+          topic: dl.topic,
+          key: r.key,
+          value: r.value,
+          headers: { ...r.headers, ...deadLetterHeaders(r, this.#ctx.operatorId, err.message) },
+        },
+      ])
+      ?.catch(() => undefined); // the failure surfaces at the next flush (checkpoint)
+  }
+
+  snapshot(): Json {
+    return { offset: this.#next };
+  }
+
+  backlog(): number | undefined {
+    const high = this.#reader.highWatermark(this.#topic, this.#partition);
+    return high === undefined ? undefined : Math.max(0, high - this.#next);
+  }
+
+  pause(): void {
+    this.#reader.pause(this.#topic, this.#partition);
+  }
+
+  resume(): void {
+    this.#reader.resume(this.#topic, this.#partition);
+  }
+
+  async close(): Promise<void> {
+    // The reader is shared by the worker's splits; the source closes it once.
+  }
+}
+
+/**
+ * Reads a topic's partitions with explicit assignment (partition p to worker p mod count),
+ * `read_committed`, positions in checkpoints only. One split per partition, so watermarks and
+ * idleness are per partition.
+ */
+export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & { counters(): SourceCounters } {
+  const counters: SourceCounters = { deadLettered: 0, droppedTooOld: 0 };
+  return {
+    type: 'kafka',
+    counters: () => ({ ...counters }),
+    async open(ctx) {
+      const port = await o.port();
+      const mine = partitionsForWorker(await port.partitions(o.topic), ctx.task.index, ctx.task.count);
+      const startFrom = o.startFrom ?? 'earliest';
+      const fallback = new Map<number, number>();
+      const need = mine.filter((p) => !ctx.restored.has(splitId(o.topic, p)));
+      if (need.length > 0) {
+        const offsets =
+          typeof startFrom === 'object'
+            ? await port.offsetsForTime(o.topic, startFrom.timestamp)
+            : (await port.offsets(o.topic)).map((x) => ({
+                partition: x.partition,
+                offset: startFrom === 'earliest' ? x.low : x.high,
+              }));
+        for (const x of offsets) fallback.set(x.partition, x.offset);
+      }
+      const starts: PartitionStart[] = mine.map((p) => {
+        const saved = ctx.restored.get(splitId(o.topic, p)) as { offset?: number } | undefined;
+        return { topic: o.topic, partition: p, offset: saved?.offset ?? fallback.get(p) ?? 0 };
+      });
+      if (starts.length === 0) return [];
+      const reader = await port.reader({
+        clientId: `weir.${ctx.job}.${ctx.operatorId}.w${ctx.task.index}`,
+        starts,
+        maxBufferedPerPartition: o.maxBufferedPerPartition ?? 20_000,
+      });
+      ctx.signal.addEventListener('abort', () => void reader.close().catch(() => undefined), { once: true });
+      return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+    },
+  };
+}
