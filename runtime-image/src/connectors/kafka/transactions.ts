@@ -46,6 +46,9 @@ export function transactionTimeoutProblem(
   return undefined;
 }
 
+/** Records per produce request: 1,000 records of a few hundred bytes stay well under 1 MiB. */
+const SEND_CHUNK = 1000;
+
 export interface ScopeOptions {
   readonly exactlyOnce: boolean;
   readonly transactionTimeoutMs: number;
@@ -131,7 +134,7 @@ export class KafkaWriteScope {
   /** Queues records; they are sent in the background and at the latest by `flush`. */
   write(records: readonly OutgoingRecord[]): Promise<void> | undefined {
     for (const r of records) this.#pending.push(r);
-    if (this.#pending.length < 2000) return undefined;
+    if (this.#pending.length < SEND_CHUNK) return undefined;
     return this.#send();
   }
 
@@ -140,7 +143,8 @@ export class KafkaWriteScope {
     this.#pending = [];
     this.#inFlight = this.#inFlight.then(async () => {
       const w = await this.#writerOrFail();
-      await w.send(batch);
+      // One produce request must stay under the broker's message.max.bytes (1 MiB by default).
+      for (let i = 0; i < batch.length; i += SEND_CHUNK) await w.send(batch.slice(i, i + SEND_CHUNK));
     });
     return this.#inFlight;
   }
