@@ -156,23 +156,22 @@ export async function markCommitted(dir: string): Promise<void> {
   }
 }
 
-export async function isCommitted(dir: string): Promise<boolean> {
+async function exists(path: string): Promise<boolean> {
   try {
-    await stat(join(dir, COMMITTED));
+    await stat(path);
     return true;
   } catch {
     return false;
   }
 }
 
+export function isCommitted(dir: string): Promise<boolean> {
+  return exists(join(dir, COMMITTED));
+}
+
 /** Whether `path` is one snapshot (has a manifest) rather than a directory of checkpoints. */
-export async function isSnapshotDir(path: string): Promise<boolean> {
-  try {
-    await stat(join(path, MANIFEST));
-    return true;
-  } catch {
-    return false;
-  }
+export function isSnapshotDir(path: string): Promise<boolean> {
+  return exists(join(path, MANIFEST));
 }
 
 export async function removeSnapshot(dir: string): Promise<void> {
