@@ -72,7 +72,6 @@ export class KafkaWriteScope {
   #worker = 0;
   readonly #sinks = new Set<string>();
   #commitsThisEpoch = new Set<string>();
-  #participantsReady = false;
 
   constructor(port: () => Promise<KafkaPort>, options: ScopeOptions) {
     this.#port = port;
@@ -164,7 +163,6 @@ export class KafkaWriteScope {
    * marker records N inside the transaction.
    */
   async commit(sinkId: string, epoch: number): Promise<void> {
-    if (!this.#participantsReady) this.#participantsReady = true;
     this.#commitsThisEpoch.add(sinkId);
     if (this.#commitsThisEpoch.size < this.#sinks.size) return;
     this.#commitsThisEpoch = new Set();
