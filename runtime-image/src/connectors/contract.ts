@@ -7,10 +7,38 @@ import type { KeyGroupRange } from '../core/key-groups.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
+/** Where a record came from (a Kafka record satisfies it): named in dead letters. */
+export interface RecordOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
 export interface SourceRecord<T> {
   readonly value: T;
   /** Event time, ms since the epoch. */
   readonly ts: number;
+  readonly origin?: RecordOrigin | undefined;
+}
+
+/** A record that could not be processed: it goes to the dead-letter topic instead of failing the job. */
+export interface DeadLetter {
+  readonly operatorId: string;
+  readonly error: string;
+  /** The record as the operator saw it (undefined when it could not even be decoded). */
+  readonly value: unknown;
+  /** The raw record, when the failure was decoding it. */
+  readonly raw?:
+    | { readonly key: Buffer | null; readonly value: Buffer | null; readonly headers: Readonly<Record<string, string>> }
+    | undefined;
+  readonly origin?: RecordOrigin | undefined;
+}
+
+/** Dead letters are written exactly once like any output: into the epoch's transaction. */
+export interface DeadLetterWriter {
+  write(letter: DeadLetter): void;
+  /** Dead letters written since the job started. */
+  count(): number;
 }
 
 export interface PollResult<T> {

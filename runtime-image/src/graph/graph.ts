@@ -1,4 +1,4 @@
-import type { SinkConnector, SourceConnector } from '../connectors/contract.ts';
+import type { DeadLetterWriter, SinkConnector, SourceConnector } from '../connectors/contract.ts';
 import type { WatermarkStrategy } from '../core/watermarks.ts';
 import type { WindowSpec } from '../core/windows.ts';
 import type { AggregateFunction } from './aggregates.ts';
@@ -66,6 +66,8 @@ export interface Graph {
   /** Number of key groups; fixed for the life of the job (savepoints are split by it). */
   readonly maxParallelism: number;
   readonly nodes: readonly GraphNode[];
+  /** Records that fail in an expression or user code go here instead of failing the job (absent: they fail it). */
+  readonly deadLetters?: DeadLetterWriter | undefined;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;

@@ -1,5 +1,5 @@
 import { eventTimeOf } from '../connectors/file-source.ts';
-import { KafkaClients, sinkFor, sourceFor, type ConnectorBuildContext } from './connectors.ts';
+import { KafkaClients, deadLettersFor, sinkFor, sourceFor, type ConnectorBuildContext } from './connectors.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import type { WindowSpec } from '../core/windows.ts';
 import { avg, composite, count, max, min, sum, type AggregateFunction } from '../graph/aggregates.ts';
@@ -71,10 +71,13 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
   const p = v.pipeline;
   const checkpointIntervalMs =
     p.checkpoints?.interval === undefined ? undefined : parseDuration(p.checkpoints.interval);
+  const kafka = options.kafka ?? new KafkaClients();
+  const deadLetters = deadLettersFor(p.source, kafka);
   const connectors: ConnectorBuildContext = {
     baseDir: options.baseDir ?? process.cwd(),
     checkpointIntervalMs,
-    kafka: options.kafka ?? new KafkaClients(),
+    kafka,
+    deadLetters,
   };
   const nodes: GraphNode[] = [];
   const src = p.source;
@@ -167,7 +170,12 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
     }
     previous = { from: id };
   });
-  const graph: Graph = { name: p.name, maxParallelism: p.maxParallelism ?? DEFAULT_MAX_PARALLELISM, nodes };
+  const graph: Graph = {
+    name: p.name,
+    maxParallelism: p.maxParallelism ?? DEFAULT_MAX_PARALLELISM,
+    nodes,
+    deadLetters,
+  };
   const problems = validateGraph(graph);
   if (problems.length > 0) throw new Error(`invalid pipeline '${p.name}':\n  - ${problems.join('\n  - ')}`);
   return {

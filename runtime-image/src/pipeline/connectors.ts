@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { consoleSink, discardSink } from '../connectors/console-sink.ts';
-import type { SinkConnector, SourceConnector } from '../connectors/contract.ts';
+import type { DeadLetterWriter, SinkConnector, SourceConnector } from '../connectors/contract.ts';
 import { transactionalFileSink } from '../connectors/file-sink.ts';
 import { fileSource } from '../connectors/file-source.ts';
 import { generatorSource } from '../connectors/generator.ts';
 import { resolveConnection, type ConnectionSettings } from '../connectors/kafka/connection.ts';
+import { kafkaDeadLetters } from '../connectors/kafka/dead-letters.ts';
 import { KafkajsPort } from '../connectors/kafka/kafkajs.ts';
 import type { KafkaPort } from '../connectors/kafka/port.ts';
 import { kafkaSink } from '../connectors/kafka/sink.ts';
@@ -22,6 +23,8 @@ export interface ConnectorBuildContext {
   readonly baseDir: string;
   readonly checkpointIntervalMs: number | undefined;
   readonly kafka: KafkaClients;
+  /** The job's dead letters, when the pipeline has them. */
+  readonly deadLetters: DeadLetterWriter | undefined;
 }
 
 /** Parses a duration (`500ms`, `30s`, `5m`, ...); lives with the compiler, injected to avoid a cycle. */
@@ -130,12 +133,7 @@ export const SOURCE_FACTORIES: Readonly<Record<'generator' | 'files' | 'kafka', 
       startFrom: k.startFrom,
       format: k.format,
       metadataField: k.metadataField,
-      onMalformed: k.onMalformed,
-      // Resolved lazily: the sinks that create the scope are compiled after the source.
-      deadLetters:
-        k.deadLetterTopic === undefined
-          ? undefined
-          : { topic: k.deadLetterTopic, scope: () => must(ctx.kafka.exactlyOnceScope(), 'an exactly-once Kafka sink') },
+      deadLetters: ctx.deadLetters,
       dropOlderThanMs: k.dropOlderThan === undefined ? undefined : duration(k.dropOlderThan),
     });
   },
@@ -147,6 +145,17 @@ export const SINK_FACTORIES: Readonly<Record<'console' | 'file' | 'discard' | 'k
   file: (spec, ctx) => transactionalFileSink({ dir: resolve(ctx.baseDir, must(spec.file, 'file').dir) }),
   kafka: (spec, ctx, duration) => kafkaSinkFrom(must(spec.kafka, 'kafka'), ctx, duration),
 };
+
+/**
+ * The job's dead letters: a Kafka source's `deadLetterTopic`, unless `onError: fail`. They are
+ * written in the transaction of the pipeline's exactly-once Kafka sink (resolved when first used:
+ * the sinks are compiled after the source).
+ */
+export function deadLettersFor(spec: PipelineSpec['source'], kafka: KafkaClients): DeadLetterWriter | undefined {
+  const k = spec.kafka;
+  if (k?.deadLetterTopic === undefined || k.onError === 'fail') return undefined;
+  return kafkaDeadLetters(k.deadLetterTopic, () => must(kafka.exactlyOnceScope(), 'an exactly-once Kafka sink'));
+}
 
 function selected<K extends string>(spec: object, keys: readonly K[], what: string): K {
   const present = keys.filter((k) => (spec as Record<string, unknown>)[k] !== undefined);

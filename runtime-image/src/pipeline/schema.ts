@@ -66,7 +66,12 @@ export const KafkaSourceSpec = Type.Object(
       }),
     ),
     deadLetterTopic: Type.Optional(Type.String({ minLength: 1, maxLength: 249 })),
-    onMalformed: Type.Optional(Type.Union([Type.Literal('dead-letter'), Type.Literal('fail')])),
+    onError: Type.Optional(
+      Type.Union([Type.Literal('dead-letter'), Type.Literal('fail')], {
+        description:
+          'a record that cannot be decoded or fails in an expression: to deadLetterTopic (default when set) or fail the job',
+      }),
+    ),
     dropOlderThan: Type.Optional(Duration),
   },
   { additionalProperties: false },

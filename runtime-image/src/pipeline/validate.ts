@@ -61,7 +61,7 @@ function semanticErrors(p: PipelineSpec): PipelineError[] {
   };
   cel(['source', 'timestamp'], p.source.timestamp);
   const kafkaSinks = p.steps.filter((s) => s.sink?.kafka !== undefined && s.sink.kafka.delivery !== 'at-least-once');
-  if (p.source.kafka?.deadLetterTopic !== undefined && kafkaSinks.length === 0)
+  if (p.source.kafka?.deadLetterTopic !== undefined && p.source.kafka.onError !== 'fail' && kafkaSinks.length === 0)
     errors.push(
       err(
         ['source', 'kafka', 'deadLetterTopic'],

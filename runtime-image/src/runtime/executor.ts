@@ -7,7 +7,14 @@ import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker, splits
 import { validateWindowSpec } from '../core/windows.ts';
 import { KEYED_KINDS, topologicalOrder, validateGraph, type Graph, type GraphNode } from '../graph/graph.ts';
 import { asyncIoOperator } from '../operators/async-io.ts';
-import { branchOperator, filterOperator, flatMapOperator, keyByOperator, mapOperator } from '../operators/basic.ts';
+import {
+  branchOperator,
+  filterOperator,
+  flatMapOperator,
+  keyByOperator,
+  mapOperator,
+  type RecordFailure,
+} from '../operators/basic.ts';
 import { processOperator } from '../operators/process.ts';
 import { sinkOperator } from '../operators/sink.ts';
 import { windowOperator } from '../operators/window.ts';
@@ -100,6 +107,8 @@ export interface JobMetrics {
   readonly backlog: number | undefined;
   readonly lateDropped: number;
   readonly lateToSideOutput: number;
+  /** Records sent to the dead-letter topic (undecodable, or failing in an expression). */
+  readonly deadLetters: number;
   /** Times a split was paused by event-time alignment, and how many are paused now. */
   readonly alignmentPauses: number;
   readonly splitsPaused: number;
@@ -186,20 +195,31 @@ type Request =
   | { kind: 'stop' }
   | { kind: 'cancel' };
 
-function operatorFor(node: GraphNode, maxParallelism: number, connector: () => ConnectorContext): Operator {
+/** Per-record failures of an operator go to the graph's dead letters, when it has some. */
+function recordFailureFor(graph: Graph, operatorId: string): RecordFailure {
+  const dl = graph.deadLetters;
+  if (dl === undefined) return undefined;
+  return (r, err) => {
+    dl.write({ operatorId, error: err instanceof Error ? err.message : String(err), value: r.value, origin: r.origin });
+  };
+}
+
+function operatorFor(node: GraphNode, graph: Graph, connector: () => ConnectorContext): Operator {
+  const maxParallelism = graph.maxParallelism;
+  const onFailure = recordFailureFor(graph, node.id);
   switch (node.kind) {
     case 'source':
       throw new Error('sources are driven by the task loop, not as operators');
     case 'map':
-      return mapOperator(node.fn);
+      return mapOperator(node.fn, onFailure);
     case 'filter':
-      return filterOperator(node.fn);
+      return filterOperator(node.fn, onFailure);
     case 'flatMap':
-      return flatMapOperator(node.fn);
+      return flatMapOperator(node.fn, onFailure);
     case 'branch':
-      return branchOperator(node.routes);
+      return branchOperator(node.routes, onFailure);
     case 'keyBy':
-      return keyByOperator(node.fn, maxParallelism);
+      return keyByOperator(node.fn, maxParallelism, onFailure);
     case 'window':
       validateWindowSpec(node.window);
       return windowOperator(node.window, node.aggregate, node.lateness);
@@ -400,9 +420,7 @@ class Executor {
       const store = range !== undefined ? new KeyedStateStore(range, this.#now) : undefined;
       const timers = range !== undefined ? { event: new TimerQueue(), processing: new TimerQueue() } : undefined;
       const op =
-        node.kind === 'source'
-          ? sourceOperator
-          : operatorFor(node, this.#graph.maxParallelism, () => this.#connectorContext(node.id));
+        node.kind === 'source' ? sourceOperator : operatorFor(node, this.#graph, () => this.#connectorContext(node.id));
       // eslint-disable-next-line prefer-const -- the context reads the task it belongs to
       let task: Task;
       const ctx: OperatorContext = {
@@ -639,20 +657,29 @@ class Executor {
       if (n > 0) {
         const node = s.source.node;
         const extract = node.kind === 'source' ? node.timestamp : undefined;
-        const batch: Rec[] = new Array<Rec>(n);
+        const batch: Rec[] = [];
         let maxTs = MIN_WATERMARK;
-        for (let i = 0; i < n; i++) {
-          const r = res.records[i] as { value: unknown; ts: number };
-          const ts = extract !== undefined ? extract(r.value) : r.ts;
+        const dl = this.#graph.deadLetters;
+        for (const r of res.records) {
+          let ts: number;
+          try {
+            ts = extract !== undefined ? extract(r.value) : r.ts;
+            if (!Number.isFinite(ts)) throw new TypeError(`the event time is ${String(ts)}, not a number`);
+          } catch (err) {
+            const message = `no event time: ${err instanceof Error ? err.message : String(err)}`;
+            if (dl === undefined) throw new Error(`source '${node.id}': ${message}`, { cause: err });
+            dl.write({ operatorId: node.id, error: message, value: r.value, origin: r.origin });
+            continue;
+          }
           if (ts > maxTs) maxTs = ts;
-          batch[i] = { value: r.value, ts, key: undefined, kg: -1 };
+          batch.push({ value: r.value, ts, key: undefined, kg: -1, origin: r.origin });
         }
-        if (!Number.isFinite(maxTs))
-          throw new Error(`source '${node.id}' produced a record without a numeric event time`);
-        s.watermarks.onEvent(maxTs, now);
         polled += n;
         this.#recordsIn += n;
-        await this.#emitFromSource(s.source, batch);
+        if (batch.length > 0) {
+          s.watermarks.onEvent(maxTs, now);
+          await this.#emitFromSource(s.source, batch);
+        }
       }
       if (res.watermark !== undefined) s.watermarks.onSourceWatermark(res.watermark, now);
       if (res.done === true) {
@@ -869,6 +896,7 @@ class Executor {
       backlog,
       lateDropped: this.#counters.lateDropped,
       lateToSideOutput: this.#counters.lateToSideOutput,
+      deadLetters: this.#graph.deadLetters?.count() ?? 0,
       alignmentPauses: this.#alignmentPauses,
       splitsPaused: this.#splits.filter((s) => s.paused).length,
       stateEntries: entries,

@@ -1,3 +1,4 @@
+import type { RecordOrigin } from '../connectors/contract.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
 import type { KeyedStateStore } from '../state/keyed-state.ts';
 import type { TimeDomain, Timer, TimerQueue } from '../state/timers.ts';
@@ -10,6 +11,8 @@ export interface Rec {
   ts: number;
   key: string | undefined;
   kg: number;
+  /** Where the record entered the job, for dead letters (sources that know it). */
+  origin?: RecordOrigin | undefined;
 }
 
 /** The closed set of messages a task handles, in order. */

@@ -107,6 +107,8 @@ function pipelineFor(
       watermarks: { maxOutOfOrderness: '200ms' },
     },
     steps: [
+      // Fails (goes to the dead letters) for an amount that is not a number.
+      { id: 'normalize', map: '{"id": e.id, "campaign": e.campaign, "amount": e.amount + 0.0, "ts": e.ts}' },
       { id: 'by-campaign', keyBy: 'e.campaign' },
       {
         id: 'per-second',
@@ -211,6 +213,7 @@ describe('Kafka connectors (real broker)', () => {
       const rand = lcg(9);
       const ads: Ad[] = [];
       let malformed = 0;
+      let failing = 0;
       // Input arrives throughout: a chunk before every run, so kills land while data flows.
       const produceChunk = async (chunk: number, n: number): Promise<void> => {
         const messages: { key: string; value: string; partition: number }[] = [];
@@ -227,6 +230,21 @@ describe('Kafka connectors (real broker)', () => {
           if (i % 500 === 250) {
             malformed++;
             messages.push({ key: `bad-${chunk}-${i}`, value: `{"not json ${i}`, partition: i % 3 });
+          }
+          if (i % 750 === 100) {
+            // valid JSON that fails later: in an expression (amount), or without an event time
+            failing += 2;
+            const id = `fail-${chunk}-${i}`;
+            messages.push({
+              key: `${id}-a`,
+              value: JSON.stringify({ ...ad, id: `${id}-a`, amount: 'oops' }),
+              partition: i % 3,
+            });
+            messages.push({
+              key: `${id}-t`,
+              value: JSON.stringify({ id: `${id}-t`, campaign: ad.campaign, amount: 1 }),
+              partition: (i + 1) % 3,
+            });
           }
         }
         await producer.send({ topic: input, messages });
@@ -269,7 +287,7 @@ describe('Kafka connectors (real broker)', () => {
         let dead: Awaited<ReturnType<typeof readTopic>>;
         try {
           seen = await readTopic(kafka, output, (n) => n >= expected.size, 180_000);
-          dead = await readTopic(kafka, dlq, (n) => n >= malformed, 60_000);
+          dead = await readTopic(kafka, dlq, (n) => n >= malformed + failing, 60_000);
         } finally {
           last.kill();
         }
@@ -289,7 +307,7 @@ describe('Kafka connectors (real broker)', () => {
         const missing = [...expected.keys()].filter((k) => !counts.has(k));
         const duplicated = [...counts].filter(([, n]) => n > 1).map(([k]) => k);
         t.diagnostic(
-          `${runs} kills ${JSON.stringify(kills)}; ${ads.length} records, ${malformed} malformed; ${expected.size} windows expected, ${seen.length} committed; ${missing.length} missing, ${duplicated.length} duplicated`,
+          `${runs} kills ${JSON.stringify(kills)}; ${ads.length} records, ${malformed} malformed, ${failing} failing; ${expected.size} windows expected, ${seen.length} committed; ${missing.length} missing, ${duplicated.length} duplicated`,
         );
         assert.deepEqual(
           { missing: missing.slice(0, 5), duplicated: duplicated.slice(0, 5), wrong: wrong.slice(0, 5) },
@@ -302,15 +320,26 @@ describe('Kafka connectors (real broker)', () => {
               .filter(([k]) => k !== 'random')
               .reduce((a, [, n]) => a + n, 0) >= 10,
         );
-        // Dead letters: exactly the malformed records, once each, with the error and the origin in headers.
-        assert.equal(dead.length, malformed, `dead letters: ${dead.length} for ${malformed} malformed records`);
-        assert.equal(new Set(dead.map((d) => d.key)).size, malformed);
+        // Dead letters: exactly the malformed and failing records, once each, with the error, the operator and the origin in headers.
+        assert.equal(
+          dead.length,
+          malformed + failing,
+          `dead letters: ${dead.length} for ${malformed} malformed and ${failing} failing records`,
+        );
+        // Undecodable records keep their raw key; the others carry the failing value (with its id) as JSON.
+        const identity = (d: (typeof dead)[number]): string => d.key ?? (JSON.parse(d.value) as { id: string }).id;
+        const byOperator = new Map<string, number>();
         for (const d of dead) {
-          assert.equal(d.headers['weir.operator'], 'ads');
+          const op = d.headers['weir.operator'] ?? '?';
+          byOperator.set(op, (byOperator.get(op) ?? 0) + 1);
           assert.equal(d.headers['weir.origin.topic'], input);
-          assert.match(d.headers['weir.error'] ?? '', /not JSON/);
           assert.match(d.headers['weir.origin.offset'] ?? '', /^\d+$/);
+          const id = identity(d);
+          const kind = id.startsWith('bad-') ? /not JSON/ : id.endsWith('-t') ? /no event time/ : /no such overload|.+/;
+          assert.match(d.headers['weir.error'] ?? '', kind, `${id}: ${d.headers['weir.error'] ?? ''}`);
         }
+        assert.equal(new Set(dead.map(identity)).size, malformed + failing, 'each dead letter once');
+        assert.deepEqual(Object.fromEntries(byOperator), { ads: malformed + failing / 2, normalize: failing / 2 });
       } finally {
         await producer.disconnect();
         await rm(base, { recursive: true, force: true });

@@ -7,7 +7,8 @@ import { resolveConnection } from './connection.ts';
 import { decodeRecord, MalformedRecordError } from './formats.ts';
 import type { KafkaRecord } from './port.ts';
 import { defaultKey } from './sink.ts';
-import { deadLetterHeaders, partitionsForWorker } from './source.ts';
+import { deadLetterHeaders } from './dead-letters.ts';
+import { partitionsForWorker } from './source.ts';
 import { orphanedWorkers, parseMarker, transactionTimeoutProblem, transactionalIdFor } from './transactions.ts';
 
 const rec = (value: string | null, over: Partial<KafkaRecord> = {}): KafkaRecord => ({
@@ -74,12 +75,16 @@ test('formats: JSON, string and bytes; metadata under a field; malformed JSON an
 });
 
 test('dead-letter headers carry the error, the operator and the origin', () => {
-  assert.deepEqual(deadLetterHeaders(rec('x'), 'ads', 'boom'), {
+  assert.deepEqual(deadLetterHeaders({ operatorId: 'ads', error: 'boom', value: 1, origin: rec('x') }), {
     'weir.error': 'boom',
     'weir.operator': 'ads',
     'weir.origin.topic': 't',
     'weir.origin.partition': '2',
     'weir.origin.offset': '41',
+  });
+  assert.deepEqual(deadLetterHeaders({ operatorId: 'm', error: 'e', value: 1 }), {
+    'weir.error': 'e',
+    'weir.operator': 'm',
   });
 });
 

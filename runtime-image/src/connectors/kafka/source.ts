@@ -1,15 +1,16 @@
-import type { Json, PollResult, SourceConnector, SourceContext, SourceRecord, SourceSplit } from '../contract.ts';
+import type {
+  DeadLetterWriter,
+  Json,
+  PollResult,
+  SourceConnector,
+  SourceContext,
+  SourceRecord,
+  SourceSplit,
+} from '../contract.ts';
 import { decodeRecord, MalformedRecordError, type RecordFormat } from './formats.ts';
 import type { KafkaPort, KafkaReader, KafkaRecord, PartitionStart } from './port.ts';
-import type { KafkaWriteScope } from './transactions.ts';
 
 export type StartFrom = 'earliest' | 'latest' | { readonly timestamp: number };
-
-export interface DeadLetters {
-  readonly topic: string;
-  /** The exactly-once write scope of the job: dead letters commit with the outputs. */
-  readonly scope: () => KafkaWriteScope;
-}
 
 export interface KafkaSourceOptions {
   readonly port: () => Promise<KafkaPort>;
@@ -19,9 +20,8 @@ export interface KafkaSourceOptions {
   readonly format?: RecordFormat | undefined;
   /** Adds the record's topic, partition, offset, key, timestamp and headers to each value under this field. */
   readonly metadataField?: string | undefined;
-  /** Malformed records: to a dead-letter topic (default when configured), or fail the job. */
-  readonly onMalformed?: 'dead-letter' | 'fail' | undefined;
-  readonly deadLetters?: DeadLetters | undefined;
+  /** Records that cannot be decoded go here; absent, they fail the job. */
+  readonly deadLetters?: DeadLetterWriter | undefined;
   /** Catch-up policy: records whose event time is this much older than processing time are dropped and counted. */
   readonly dropOlderThanMs?: number | undefined;
   readonly maxBufferedPerPartition?: number | undefined;
@@ -36,19 +36,7 @@ export function splitId(topic: string, partition: number): string {
   return `${topic}-${partition}`;
 }
 
-/** Dead-letter headers: the error, the operator and the origin, as the issue asks. */
-export function deadLetterHeaders(r: KafkaRecord, operatorId: string, error: string): Record<string, string> {
-  return {
-    'weir.error': error.slice(0, 1000),
-    'weir.operator': operatorId,
-    'weir.origin.topic': r.topic,
-    'weir.origin.partition': String(r.partition),
-    'weir.origin.offset': String(r.offset),
-  };
-}
-
 interface SourceCounters {
-  deadLettered: number;
   droppedTooOld: number;
 }
 
@@ -104,31 +92,26 @@ class PartitionSplit implements SourceSplit<unknown> {
         this.#counters.droppedTooOld++;
         continue;
       }
-      out.push({ value, ts: r.timestamp });
+      out.push({ value, ts: r.timestamp, origin: r });
     }
     return { records: out };
   }
 
   #deadLetter(r: KafkaRecord, err: Error): void {
-    const where = `kafka source '${this.#ctx.operatorId}' at ${r.topic}/${r.partition}@${r.offset}`;
     const dl = this.#o.deadLetters;
-    if (this.#o.onMalformed === 'fail' || dl === undefined) {
-      throw new Error(`${where}: ${err.message}${dl === undefined ? ' (no deadLetters topic configured)' : ''}`, {
-        cause: err,
-      });
+    if (dl === undefined) {
+      throw new Error(
+        `kafka source '${this.#ctx.operatorId}' at ${r.topic}/${r.partition}@${r.offset}: ${err.message} (dead letters are off: set deadLetterTopic, or onError: fail)`,
+        { cause: err },
+      );
     }
-    this.#counters.deadLettered++;
-    void dl
-      .scope()
-      .write([
-        {
-          topic: dl.topic,
-          key: r.key,
-          value: r.value,
-          headers: { ...r.headers, ...deadLetterHeaders(r, this.#ctx.operatorId, err.message) },
-        },
-      ])
-      ?.catch(() => undefined); // the failure surfaces at the next flush (checkpoint)
+    dl.write({
+      operatorId: this.#ctx.operatorId,
+      error: err.message,
+      value: undefined,
+      raw: { key: r.key, value: r.value, headers: r.headers },
+      origin: r,
+    });
   }
 
   snapshot(): Json {
@@ -159,7 +142,7 @@ class PartitionSplit implements SourceSplit<unknown> {
  * idleness are per partition.
  */
 export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & { counters(): SourceCounters } {
-  const counters: SourceCounters = { deadLettered: 0, droppedTooOld: 0 };
+  const counters: SourceCounters = { droppedTooOld: 0 };
   return {
     type: 'kafka',
     counters: () => ({ ...counters }),
