@@ -12,6 +12,9 @@ export {
 } from './components/kubernetes.ts';
 export {
   createTopic,
+  listTransactions,
+  parseTransactionList,
+  type BrokerTransaction,
   kafka,
   kafkaClient,
   kafkaForTests,

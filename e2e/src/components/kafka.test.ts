@@ -15,6 +15,7 @@ import {
   kafkaForTests,
   parseBrokers,
   parseHostConnection,
+  parseTransactionList,
   selectKafkaProvider,
   type KafkaBroker,
 } from './kafka.ts';
@@ -65,6 +66,18 @@ describe('parseBrokers', () => {
     assert.throws(() => parseBrokers('localhost:0'), /got "localhost:0"/);
     assert.throws(() => parseBrokers('localhost:70000'), /got "localhost:70000"/);
     assert.throws(() => parseBrokers(''), /got ""/);
+  });
+});
+
+describe('parseTransactionList', () => {
+  it('reads the id and state columns of kafka-transactions.sh list', () => {
+    const text =
+      'TransactionalId       \tCoordinator\tProducerId\tTransactionState\t\nweir.a.w0 \t1 \t2 \tOngoing \t\nweir.a.w1\t1\t3\tCompleteAbort\t\n';
+    assert.deepEqual(parseTransactionList(text), [
+      { transactionalId: 'weir.a.w0', state: 'Ongoing' },
+      { transactionalId: 'weir.a.w1', state: 'CompleteAbort' },
+    ]);
+    assert.deepEqual(parseTransactionList('TransactionalId\tCoordinator\tProducerId\tTransactionState\n'), []);
   });
 });
 

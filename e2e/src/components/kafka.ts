@@ -5,7 +5,8 @@
 //  - host (default):  a single-node KRaft broker run as a host process by e2e/infra/kafka.sh
 //                     (jars from Maven Central), shared by every test process and left running.
 //  - testcontainers:  WEIR_COMPONENTS=testcontainers runs a Kafka container (needs Docker that can pull).
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -210,4 +211,54 @@ export async function createTopic(
   } finally {
     await admin.disconnect();
   }
+}
+
+export interface BrokerTransaction {
+  readonly transactionalId: string;
+  readonly state: string;
+}
+
+/** Parses `kafka-transactions.sh list` output (a header, then id, coordinator, producer id, state). */
+export function parseTransactionList(text: string): BrokerTransaction[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 4 && cols[0] !== undefined && cols[0] !== '')
+    .map((cols) => ({ transactionalId: cols[0] ?? '', state: cols[3] ?? '' }));
+}
+
+/**
+ * Asks the broker for its transactions, as `kafka-transactions.sh list` does (kafkajs has no
+ * ListTransactions), with the Kafka jars kafka.sh fetched; the answer is the broker's own.
+ */
+export async function listTransactions(
+  broker: Pick<KafkaBroker, 'brokers'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<BrokerTransaction[]> {
+  const cache = env.WEIR_CACHE ?? join(env.HOME ?? homedir(), '.cache', 'weir');
+  const homes = (await readdir(cache).catch(() => [])).filter((d) => d.startsWith('kafka-')).sort();
+  const home = homes.at(-1);
+  if (home === undefined) throw new Error(`no Kafka jars under ${cache} (make kafka fetches them)`);
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      'java',
+      [
+        '-cp',
+        join(cache, home, 'lib', '*'),
+        `-Dlog4j.configuration=file:${join(infraDir, 'kafka', 'log4j.properties')}`,
+        'org.apache.kafka.tools.TransactionsCommand',
+        '--bootstrap-server',
+        broker.brokers.join(','),
+        'list',
+      ],
+      { timeout: 60_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`kafka-transactions list failed: ${error.message}\n${stderr}`, { cause: error }));
+        else resolve(stdout);
+      },
+    );
+  });
+  return parseTransactionList(out);
 }

@@ -38,7 +38,7 @@ import { KeyedStateStore } from '../state/keyed-state.ts';
 import { TimerQueue } from '../state/timers.ts';
 import type { MaybePromise, Message, Operator, OperatorContext, OperatorCounters, Output, Rec } from './operator.ts';
 import { must } from '../core/must.ts';
-import { planRestore } from './restore.ts';
+import { planRestore, restoredWorkerCount } from './restore.ts';
 
 export const JobState = {
   created: 'created',
@@ -280,6 +280,8 @@ class Executor {
   #sourceWatermark = MIN_WATERMARK;
   readonly #abort = new AbortController();
   #alignmentPauses = 0;
+  /** Workers of the snapshots this job may restore, known before it chooses one (for fencing). */
+  #restorableWorkers: number | undefined;
 
   constructor(graph: Graph, parallelism: number, options: JobOptions) {
     this.#graph = graph;
@@ -309,7 +311,7 @@ class Executor {
         count: w.count,
         keyGroups: keyGroupRangeFor(w.index, w.count, maxP),
         maxParallelism: maxP,
-        restoredCount: this.#restored === undefined ? undefined : (this.#restored.workers ?? 1),
+        restoredCount: this.#restored?.workers ?? this.#restorableWorkers,
       },
       now: this.#now,
       signal: this.#abort.signal,
@@ -319,6 +321,7 @@ class Executor {
   async init(): Promise<void> {
     const g = this.#graph;
     // Sinks recover first: they fence earlier writers and say what they committed, which decides the snapshot.
+    this.#restorableWorkers = await restoredWorkerCount(this.#o.restoreFrom);
     const recoveries: SinkRecovery[] = [];
     for (const node of g.nodes) {
       if (node.kind === 'sink' && node.sink.recover !== undefined)

@@ -9,6 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { readCommittedLines, transactionalFileSink } from '../connectors/file-sink.ts';
 import { revenueTestGraph } from '../testing/pipelines.ts';
 import { startJob } from './executor.ts';
+import { discardSink } from '../connectors/console-sink.ts';
+import type { SinkConnector } from '../connectors/contract.ts';
+import { generatorSource } from '../connectors/generator.ts';
+import { PipelineBuilder } from '../graph/builder.ts';
+import type { Graph } from '../graph/graph.ts';
 
 const child = fileURLToPath(new URL('../testing/crash-child.ts', import.meta.url));
 
@@ -192,3 +197,37 @@ test(
     }
   },
 );
+
+test('after a rescale, sinks learn at recovery how many workers wrote the snapshot (to fence the removed ones)', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'weir-workers-'));
+  try {
+    const seen: { count: number; restoredCount: number | undefined }[] = [];
+    const sink = (): SinkConnector<unknown> => ({
+      ...discardSink(),
+      recover: (ctx) => {
+        seen.push({ count: ctx.task.count, restoredCount: ctx.task.restoredCount });
+        return Promise.resolve({});
+      },
+    });
+    const graph = (): Graph => {
+      const b = new PipelineBuilder('workers');
+      b.source('gen', generatorSource({ seed: 1, eventsPerSplit: 100, startTs: 0 })).sink(sink(), { id: 'out' });
+      return b.build();
+    };
+    const checkpoints = join(base, 'chk');
+    const first = await startJob(graph(), { worker: { index: 0, count: 3 }, checkpoints: { dir: checkpoints } });
+    assert.equal((await first.done).state, 'finished');
+    const second = await startJob(graph(), {
+      worker: { index: 0, count: 2 },
+      restoreFrom: checkpoints,
+      checkpoints: { dir: checkpoints },
+    });
+    assert.equal((await second.done).state, 'finished');
+    assert.deepEqual(seen, [
+      { count: 3, restoredCount: undefined },
+      { count: 2, restoredCount: 3 },
+    ]);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});

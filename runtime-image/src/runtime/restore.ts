@@ -38,6 +38,21 @@ async function allCheckpointEpochs(dir: string | undefined): Promise<number[]> {
 }
 
 /**
+ * How many workers wrote the snapshots a job may restore (the most over the candidates), before
+ * choosing one: sinks need it to fence the transactional ids of workers a downscale removed.
+ */
+export async function restoredWorkerCount(restoreFrom: string | undefined): Promise<number | undefined> {
+  if (restoreFrom === undefined) return undefined;
+  if (await isSnapshotDir(restoreFrom)) return (await readManifest(restoreFrom)).workers ?? 1;
+  let most: number | undefined;
+  for (const epoch of await completedCheckpoints(restoreFrom)) {
+    const m = await readManifest(join(restoreFrom, checkpointDirName(epoch)));
+    most = Math.max(most ?? 0, m.workers ?? 1);
+  }
+  return most;
+}
+
+/**
  * Chooses the snapshot a job restores (the commit protocol in `connectors/contract.ts`), given
  * what its sinks said in `recover()`. Discards pending checkpoints whose output was never committed;
  * refuses a named savepoint in that state.

@@ -7,7 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createTopic, kafkaClient, kafkaForTests, waitFor, type Availability, type KafkaBroker } from '@weir/e2e';
+import {
+  createTopic,
+  kafkaClient,
+  kafkaForTests,
+  listTransactions,
+  waitFor,
+  type Availability,
+  type KafkaBroker,
+} from '@weir/e2e';
+import { KafkajsPort } from './kafkajs.ts';
+import { KafkaWriteScope, transactionalIdFor } from './transactions.ts';
 import { Partitioners } from 'kafkajs';
 import { compilePipeline } from '../../pipeline/compile.ts';
 import { startJob } from '../../runtime/executor.ts';
@@ -377,5 +387,86 @@ describe('Kafka connectors (real broker)', () => {
       }),
       /transactionTimeout \(20000 ms\) must be at least 3 × checkpoints.interval \(10000 ms\)/,
     );
+  });
+
+  it('a downscale from 3 workers to 2 leaves no open transaction: each survivor fences its own id and the removed ones', async (t) => {
+    if (!broker.available) {
+      t.skip(broker.reason);
+      return;
+    }
+    const kafka = broker.component;
+    const job = `downscale-${randomBytes(4).toString('hex')}`;
+    const topic = `${job}-out`;
+    await createTopic(kafka, topic, 2);
+    const port = new KafkajsPort({ brokers: [...kafka.brokers] });
+    try {
+      // Three workers crashed mid-epoch: each left a transaction open with records in it.
+      for (let w = 0; w < 3; w++) {
+        const zombie = await port.transactionalWriter({
+          transactionalId: transactionalIdFor(job, w),
+          transactionTimeoutMs: 600_000,
+        });
+        await zombie.send([{ topic, key: `w${w}`, value: `uncommitted from worker ${w}` }]);
+      }
+      const ours = async (): Promise<Record<string, string>> =>
+        Object.fromEntries(
+          (await listTransactions(kafka))
+            .filter((x) => x.transactionalId.startsWith(`weir.${job}.`))
+            .map((x) => [x.transactionalId, x.state]),
+        );
+      assert.deepEqual(await ours(), {
+        [`weir.${job}.w0`]: 'Ongoing',
+        [`weir.${job}.w1`]: 'Ongoing',
+        [`weir.${job}.w2`]: 'Ongoing',
+      });
+      // The job restarts at 2 workers from a snapshot of 3: every survivor recovers.
+      for (let w = 0; w < 2; w++) {
+        const scope = new KafkaWriteScope(() => Promise.resolve(port), {
+          exactlyOnce: true,
+          transactionTimeoutMs: 60_000,
+        });
+        scope.join('out', topic);
+        await scope.recover(job, w, 2, 3);
+      }
+      const after = await waitFor(
+        async () => {
+          const states = await ours();
+          if (Object.values(states).some((s) => s === 'Ongoing' || s === 'PrepareAbort'))
+            throw new Error(JSON.stringify(states));
+          return states;
+        },
+        30_000,
+        500,
+      );
+      assert.deepEqual(
+        Object.keys(after).sort(),
+        [0, 1, 2].map((w) => `weir.${job}.w${w}`),
+      );
+      assert.ok(
+        // Aborted, then re-initialised by a survivor (Empty) or left aborted (CompleteAbort): nothing open.
+        Object.values(after).every((s) => s === 'CompleteAbort' || s === 'Empty'),
+        JSON.stringify(after),
+      );
+      // And a read_committed reader sees none of it.
+      const producer = kafkaClient(kafka, 'weir-downscale-end').producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await producer.connect();
+      await producer.send({
+        topic,
+        messages: [
+          { key: 'end', value: 'end', partition: 0 },
+          { key: 'end', value: 'end', partition: 1 },
+        ],
+      });
+      await producer.disconnect();
+      const seen = await readTopic(kafka, topic, (n) => n >= 2, 30_000);
+      assert.deepEqual(
+        seen.map((r) => r.value),
+        ['end', 'end'],
+      );
+    } finally {
+      await port.close();
+    }
   });
 });

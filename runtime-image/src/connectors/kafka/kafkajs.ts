@@ -387,8 +387,12 @@ export class KafkajsPort implements KafkaPort {
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    // connect() initialises the producer id: this fences older holders of the id and aborts their open transaction.
-    await retryConcurrent('init', () => producer.connect());
+    await producer.connect();
+    // kafkajs sends InitProducerId only with the first transaction(), not on connect(). Begin and
+    // end an empty one now: that fences older holders of the id, and returns only once their
+    // transaction is finished (aborted, or its commit completed), so a marker read next is stable.
+    const init = await retryConcurrent('init', () => producer.transaction());
+    await init.abort();
     const w = new KafkajsTransactionalWriter(producer);
     this.#closables.push(w);
     return w;
