@@ -57,6 +57,11 @@ export interface SourceSplit<T> {
   snapshot(): Json;
   /** Records the split could emit right now but has not yet (for lag metrics), if known. */
   backlog?(): number | undefined;
+  /**
+   * The split's watermark comes only from the source (in-band watermark records), never from the
+   * event times of its records: `poll` reports it as `watermark`.
+   */
+  readonly watermarksInBand?: boolean | undefined;
   /** Stop fetching (event-time alignment: the split runs too far ahead); `poll` may still return what it holds. */
   pause?(): void;
   resume?(): void;
@@ -139,7 +144,10 @@ export interface SinkConnector<T> {
   /** Recovery, before `open` and before any state is restored; once per job start. */
   recover?(ctx: ConnectorContext): Promise<SinkRecovery>;
   open(ctx: SinkContext): Promise<void>;
-  write(values: readonly T[]): void | Promise<void>;
+  /** `timestamps` are the records' event times, in the same order. */
+  write(values: readonly T[], timestamps?: readonly number[]): void | Promise<void>;
+  /** The watermark reaching the sink advanced (sinks that pass event time on, e.g. into Kafka). */
+  onWatermark?(watermark: number): void | Promise<void>;
   /** Flush what was written since the last checkpoint and return what `commit` needs (the committable). */
   preCommit(epoch: number): Promise<Json>;
   /** Snapshot `epoch` is written: make its output visible. */

@@ -41,6 +41,11 @@ export class SplitWatermarks {
     this.#lastActivity = now;
   }
 
+  /** Data arrived that does not move the watermark (in-band watermarks): the split is not idle. */
+  onActivity(now: number): void {
+    this.#lastActivity = now;
+  }
+
   /** Watermarks the source itself knows (e.g. the end of a bounded file). */
   onSourceWatermark(ts: number, now: number): void {
     if (ts > this.#explicit) this.#explicit = ts;

@@ -17,7 +17,13 @@ export function sinkOperator(sink: SinkConnector<unknown>, connector: ConnectorC
       await sink.open({ ...connector, restored: restored?.committable });
     },
     processBatch(batch: Rec[]) {
-      return sink.write(batch.map((r) => r.value));
+      return sink.write(
+        batch.map((r) => r.value),
+        batch.map((r) => r.ts),
+      );
+    },
+    onWatermark(watermark: number) {
+      return sink.onWatermark?.(watermark);
     },
     async onCheckpoint(epoch: number): Promise<SinkState> {
       return { epoch, committable: await sink.preCommit(epoch) };

@@ -101,6 +101,12 @@ function kafkaSinkFrom(
     key,
     transactionTimeoutMs: timeout,
     checkpointIntervalMs: ctx.checkpointIntervalMs,
+    watermarkIntervalMs:
+      k.inBandWatermarks === true
+        ? k.watermarkInterval === undefined
+          ? 200
+          : duration(k.watermarkInterval)
+        : undefined,
   });
 }
 
@@ -135,6 +141,7 @@ export const SOURCE_FACTORIES: Readonly<Record<'generator' | 'files' | 'kafka', 
       metadataField: k.metadataField,
       deadLetters: ctx.deadLetters,
       dropOlderThanMs: k.dropOlderThan === undefined ? undefined : duration(k.dropOlderThan),
+      inBandWatermarks: k.inBandWatermarks,
     });
   },
 };

@@ -73,6 +73,12 @@ export const KafkaSourceSpec = Type.Object(
       }),
     ),
     dropOlderThan: Type.Optional(Duration),
+    inBandWatermarks: Type.Optional(
+      Type.Boolean({
+        description:
+          'event time from the watermark records an upstream Weir sink wrote into the topic (records keep their Kafka timestamp as event time)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -85,6 +91,13 @@ export const KafkaSinkSpec = Type.Object(
     key: Type.Optional(Cel),
     delivery: Type.Optional(Type.Union([Type.Literal('exactly-once'), Type.Literal('at-least-once')])),
     transactionTimeout: Type.Optional(Duration),
+    inBandWatermarks: Type.Optional(
+      Type.Boolean({
+        description:
+          'write watermark records into every partition (and each record with its event time as timestamp), so that a downstream Weir pipeline has exact event time',
+      }),
+    ),
+    watermarkInterval: Type.Optional(Duration),
   },
   { additionalProperties: false },
 );

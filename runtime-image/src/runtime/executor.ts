@@ -113,6 +113,8 @@ export interface JobMetrics {
   readonly alignmentPauses: number;
   readonly splitsPaused: number;
   readonly stateEntries: number;
+  /** Registered timers (one per open window and key): what event-time alignment keeps bounded. */
+  readonly timers: number;
   readonly checkpointsCompleted: number;
   readonly checkpointsFailed: number;
   readonly lastCheckpoint: CheckpointInfo | undefined;
@@ -680,7 +682,8 @@ class Executor {
         polled += n;
         this.#recordsIn += n;
         if (batch.length > 0) {
-          s.watermarks.onEvent(maxTs, now);
+          if (s.split.watermarksInBand === true) s.watermarks.onActivity(now);
+          else s.watermarks.onEvent(maxTs, now);
           await this.#emitFromSource(s.source, batch);
         }
       }
@@ -875,9 +878,10 @@ class Executor {
   }
 
   async #closeAll(mode: 'finish' | 'stop' | 'cancel'): Promise<void> {
-    this.#abort.abort();
     for (const rt of this.#nodes) for (const t of rt.tasks) await t.op.close?.(mode, t.out);
     for (const s of this.#splits) await s.split.close?.();
+    // Last: connectors release what they share (a Kafka source's connection may serve the sinks too).
+    this.#abort.abort();
   }
 
   metrics(): JobMetrics {
@@ -887,8 +891,12 @@ class Executor {
       if (b !== undefined) backlog = (backlog ?? 0) + b;
     }
     let entries = 0;
+    let timers = 0;
     for (const rt of this.#nodes)
-      for (const t of rt.tasks) if (t.store !== undefined) for (const table of t.store.tables()) entries += table.size;
+      for (const t of rt.tasks) {
+        if (t.store !== undefined) for (const table of t.store.tables()) entries += table.size;
+        if (t.timers !== undefined) timers += t.timers.event.size + t.timers.processing.size;
+      }
     const wm = this.#sourceWatermark;
     return {
       state: this.#state,
@@ -903,6 +911,7 @@ class Executor {
       alignmentPauses: this.#alignmentPauses,
       splitsPaused: this.#splits.filter((s) => s.paused).length,
       stateEntries: entries,
+      timers,
       checkpointsCompleted: this.#completed,
       checkpointsFailed: this.#failedCheckpoints,
       lastCheckpoint: this.#lastCheckpoint,

@@ -226,6 +226,7 @@ function toTopicMessages(records: readonly OutgoingRecord[]): {
     value: string | Buffer | null;
     headers?: Record<string, string>;
     partition?: number;
+    timestamp?: string;
   }[];
 }[] {
   const byTopic = new Map<
@@ -235,6 +236,7 @@ function toTopicMessages(records: readonly OutgoingRecord[]): {
       value: string | Buffer | null;
       headers?: Record<string, string>;
       partition?: number;
+      timestamp?: string;
     }[]
   >();
   for (const r of records) {
@@ -245,6 +247,7 @@ function toTopicMessages(records: readonly OutgoingRecord[]): {
       value: r.value,
       ...(r.headers === undefined ? {} : { headers: { ...r.headers } }),
       ...(r.partition === undefined ? {} : { partition: r.partition }),
+      ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }),
     });
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));

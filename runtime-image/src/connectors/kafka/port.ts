@@ -20,6 +20,8 @@ export interface OutgoingRecord {
   readonly value: string | Buffer | null;
   readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly partition?: number | undefined;
+  /** The record timestamp (ms); absent: the producer's clock. */
+  readonly timestamp?: number | undefined;
 }
 
 export interface PartitionStart {

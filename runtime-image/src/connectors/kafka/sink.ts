@@ -2,6 +2,8 @@ import type { Json, SinkConnector } from '../contract.ts';
 import { encodeValue, type RecordFormat } from './formats.ts';
 import type { KafkaPort, OutgoingRecord } from './port.ts';
 import { transactionTimeoutProblem, type KafkaWriteScope } from './transactions.ts';
+import { WATERMARK_HEADER, encodeWatermark } from './watermarks.ts';
+import { MIN_WATERMARK } from '../../core/watermarks.ts';
 
 export interface KafkaSinkOptions {
   readonly port: () => Promise<KafkaPort>;
@@ -12,6 +14,11 @@ export interface KafkaSinkOptions {
   readonly key?: ((value: unknown) => unknown) | undefined;
   readonly transactionTimeoutMs: number;
   readonly checkpointIntervalMs?: number | undefined;
+  /**
+   * Write watermark records into every partition (marked by a header), at most every this many ms
+   * and at every checkpoint, also while idle; records carry their event time as Kafka timestamp.
+   */
+  readonly watermarkIntervalMs?: number | undefined;
 }
 
 /** The default key: a window result's stable id, so that a compacted topic or an upserting reader keeps the newest revision. */
@@ -34,13 +41,36 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
   const format = o.format ?? 'json';
   const keyOf = o.key ?? defaultKey;
   let id = 'kafka-sink';
+  let partitions: number[] = [];
+  let worker = { index: 0, count: 1 };
+  let watermark = MIN_WATERMARK;
+  let writtenWatermark = MIN_WATERMARK;
+  let writtenAt = 0;
+  const inBand = o.watermarkIntervalMs !== undefined;
+  const writeWatermark = (now: number): Promise<void> | undefined => {
+    if (watermark <= writtenWatermark && now - writtenAt < (o.watermarkIntervalMs ?? 0) * 10) return undefined;
+    writtenWatermark = watermark;
+    writtenAt = now;
+    const value = encodeWatermark({ watermark, producer: worker.index, producers: worker.count });
+    return o.scope.write(
+      partitions.map((partition) => ({
+        topic: o.topic,
+        partition,
+        key: null,
+        value,
+        headers: { [WATERMARK_HEADER]: String(worker.index) },
+        timestamp: watermark > 0 ? watermark : undefined,
+      })),
+    );
+  };
   return {
     type: 'kafka',
     async recover(ctx) {
       id = ctx.operatorId;
       o.scope.join(id, o.topic);
       const port = await o.port();
-      await port.partitions(o.topic); // fails early, naming the topic, when it does not exist
+      partitions = await port.partitions(o.topic); // fails early, naming the topic, when it does not exist
+      worker = ctx.task;
       if (o.scope.exactlyOnce) {
         const problem = transactionTimeoutProblem(
           id,
@@ -54,7 +84,13 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
       return { committedEpoch: r.committedEpoch };
     },
     open: () => Promise.resolve(),
-    write(values) {
+    onWatermark(wm) {
+      if (!inBand || wm <= watermark) return undefined;
+      watermark = wm;
+      const now = Date.now();
+      return now - writtenAt >= (o.watermarkIntervalMs ?? 0) ? writeWatermark(now) : undefined;
+    },
+    write(values, timestamps) {
       const records: OutgoingRecord[] = new Array<OutgoingRecord>(values.length);
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
@@ -64,11 +100,15 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
           key: k === null || k === undefined ? null : typeof k === 'string' ? k : JSON.stringify(k),
           value: encodeValue(v, format),
           headers: revisionHeader(v),
+          // In-band watermarks speak of event time: the record's timestamp is its event time.
+          timestamp: inBand ? timestamps?.[i] : undefined,
         };
       }
       return o.scope.write(records);
     },
     async preCommit(): Promise<Json> {
+      // Every checkpoint re-states the watermark, so an idle upstream never holds downstream back.
+      if (inBand) await writeWatermark(Date.now());
       await o.scope.flush();
       return null;
     },

@@ -9,6 +9,10 @@ import type {
 } from '../contract.ts';
 import { decodeRecord, MalformedRecordError, type RecordFormat } from './formats.ts';
 import type { KafkaPort, KafkaReader, KafkaRecord, PartitionStart } from './port.ts';
+import { PartitionEventTime, WATERMARK_HEADER, decodeWatermark } from './watermarks.ts';
+
+/** Where a partition starts: the offset, and the upstream producers' watermarks (in-band event time). */
+type SplitStart = PartitionStart & { eventTime?: ReturnType<PartitionEventTime['snapshot']> | undefined };
 
 export type StartFrom = 'earliest' | 'latest' | { readonly timestamp: number };
 
@@ -25,6 +29,8 @@ export interface KafkaSourceOptions {
   /** Catch-up policy: records whose event time is this much older than processing time are dropped and counted. */
   readonly dropOlderThanMs?: number | undefined;
   readonly maxBufferedPerPartition?: number | undefined;
+  /** Event time from the watermark records an upstream Weir sink wrote (hidden from the pipeline). */
+  readonly inBandWatermarks?: boolean | undefined;
 }
 
 /** Partitions this worker reads: partition p belongs to worker p mod count (stable, no rebalancing). */
@@ -48,11 +54,13 @@ class PartitionSplit implements SourceSplit<unknown> {
   readonly #o: KafkaSourceOptions;
   readonly #ctx: SourceContext;
   readonly #counters: SourceCounters;
+  readonly #eventTime: PartitionEventTime | undefined;
+  readonly watermarksInBand: boolean;
   #next: number;
 
   constructor(
     reader: KafkaReader,
-    start: PartitionStart,
+    start: SplitStart,
     o: KafkaSourceOptions,
     ctx: SourceContext,
     counters: SourceCounters,
@@ -65,6 +73,9 @@ class PartitionSplit implements SourceSplit<unknown> {
     this.#o = o;
     this.#ctx = ctx;
     this.#counters = counters;
+    this.watermarksInBand = o.inBandWatermarks === true;
+    this.#eventTime = this.watermarksInBand ? new PartitionEventTime() : undefined;
+    this.#eventTime?.restore(start.eventTime);
   }
 
   poll(max: number): PollResult<unknown> {
@@ -78,8 +89,14 @@ class PartitionSplit implements SourceSplit<unknown> {
     const out: SourceRecord<unknown>[] = [];
     const format = this.#o.format ?? 'json';
     const oldest = this.#o.dropOlderThanMs === undefined ? undefined : this.#ctx.now() - this.#o.dropOlderThanMs;
+    let watermark: number | undefined;
     for (const r of raw) {
       this.#next = r.offset + 1;
+      if (this.#eventTime !== undefined && r.headers[WATERMARK_HEADER] !== undefined) {
+        const w = decodeWatermark(r.value);
+        if (w !== undefined) watermark = this.#eventTime.observe(w);
+        continue;
+      }
       let value: unknown;
       try {
         value = decodeRecord(r, format, this.#o.metadataField);
@@ -94,7 +111,7 @@ class PartitionSplit implements SourceSplit<unknown> {
       }
       out.push({ value, ts: r.timestamp, origin: r });
     }
-    return { records: out };
+    return { records: out, watermark };
   }
 
   #deadLetter(r: KafkaRecord, err: Error): void {
@@ -115,7 +132,9 @@ class PartitionSplit implements SourceSplit<unknown> {
   }
 
   snapshot(): Json {
-    return { offset: this.#next };
+    return this.#eventTime === undefined
+      ? { offset: this.#next }
+      : { offset: this.#next, eventTime: this.#eventTime.snapshot() };
   }
 
   backlog(): number | undefined {
@@ -162,9 +181,17 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
               }));
         for (const x of offsets) fallback.set(x.partition, x.offset);
       }
-      const starts: PartitionStart[] = mine.map((p) => {
-        const saved = ctx.restored.get(splitId(o.topic, p)) as { offset?: number } | undefined;
-        return { topic: o.topic, partition: p, offset: saved?.offset ?? fallback.get(p) ?? 0 };
+      const starts: (PartitionStart & {
+        eventTime?: { producers: number; watermarks: [number, number][] } | undefined;
+      })[] = mine.map((p) => {
+        const saved = ctx.restored.get(splitId(o.topic, p)) as
+          { offset?: number; eventTime?: { producers: number; watermarks: [number, number][] } } | undefined;
+        return {
+          topic: o.topic,
+          partition: p,
+          offset: saved?.offset ?? fallback.get(p) ?? 0,
+          eventTime: saved?.eventTime,
+        };
       });
       if (starts.length === 0) return [];
       const reader = await port.reader({
@@ -172,7 +199,19 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
         starts,
         maxBufferedPerPartition: o.maxBufferedPerPartition ?? 20_000,
       });
-      ctx.signal.addEventListener('abort', () => void reader.close().catch(() => undefined), { once: true });
+      // The job ended: close the reader, then the connection (idempotent: sinks may share it).
+      ctx.signal.addEventListener(
+        'abort',
+        () =>
+          void reader
+            .close()
+            .then(
+              () => port.close(),
+              () => port.close(),
+            )
+            .catch(() => undefined),
+        { once: true },
+      );
       return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
     },
   };
