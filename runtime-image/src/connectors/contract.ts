@@ -98,6 +98,22 @@ export interface SourceContext extends ConnectorContext {
   readonly restored: ReadonlyMap<string, Json>;
 }
 
+/**
+ * A table: the latest value per key of a changelog (a compacted topic), kept in memory and
+ * looked up by key. Its position and rows are part of checkpoints.
+ */
+export interface TableConnector {
+  readonly type: string;
+  /** Restores the rows and positions of a checkpoint, or reads the changelog up to its current end first. */
+  open(ctx: ConnectorContext & { readonly restored: Json | undefined }): Promise<void>;
+  /** Applies the updates that arrived since (never blocks). */
+  refresh(): void;
+  get(key: string): unknown;
+  readonly size: number;
+  snapshot(): Json;
+  close(): Promise<void>;
+}
+
 export interface SourceConnector<T> {
   readonly type: string;
   open(ctx: SourceContext): Promise<readonly SourceSplit<T>[]>;

@@ -1,4 +1,4 @@
-import type { DeadLetterWriter, SinkConnector, SourceConnector } from '../connectors/contract.ts';
+import type { DeadLetterWriter, SinkConnector, SourceConnector, TableConnector } from '../connectors/contract.ts';
 import type { WatermarkStrategy } from '../core/watermarks.ts';
 import type { WindowSpec } from '../core/windows.ts';
 import type { AggregateFunction } from './aggregates.ts';
@@ -51,7 +51,14 @@ export type GraphNode =
       readonly fn: (v: any, signal: AbortSignal) => Promise<unknown>;
       readonly options: AsyncIoOptions;
     })
-  | (Base & { readonly kind: 'sink'; readonly sink: SinkConnector<any> });
+  | (Base & { readonly kind: 'sink'; readonly sink: SinkConnector<any> })
+  | (Base & {
+      readonly kind: 'lookup';
+      readonly table: TableConnector;
+      readonly key: (v: any) => unknown;
+      /** The field the row is added under (null when the table has no row for the key). */
+      readonly as: string;
+    });
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 export type NodeKind = GraphNode['kind'];
@@ -59,7 +66,14 @@ export type NodeKind = GraphNode['kind'];
 /** Kinds that keep keyed state and run as `parallelism` instances, each owning a key-group range. */
 export const KEYED_KINDS: ReadonlySet<NodeKind> = new Set(['window', 'process']);
 /** Kinds whose state goes into snapshots. */
-export const STATEFUL_KINDS: ReadonlySet<NodeKind> = new Set(['source', 'window', 'process', 'asyncIo', 'sink']);
+export const STATEFUL_KINDS: ReadonlySet<NodeKind> = new Set([
+  'source',
+  'window',
+  'process',
+  'asyncIo',
+  'sink',
+  'lookup',
+]);
 
 export interface Graph {
   readonly name: string;
@@ -117,7 +131,12 @@ export function validateGraph(graph: Graph): string[] {
     if (n.kind === 'window' && n.window.type === 'session' && n.aggregate.merge === undefined) {
       problems.push(`operator '${n.id}': session windows need an aggregate with merge`);
     }
-    keyedOutput.set(n.id, n.kind === 'keyBy' || (KEYED_KINDS.has(n.kind) && keyed) || (keyed && n.kind === 'filter'));
+    keyedOutput.set(
+      n.id,
+      n.kind === 'keyBy' ||
+        (KEYED_KINDS.has(n.kind) && keyed) ||
+        (keyed && (n.kind === 'filter' || n.kind === 'lookup')),
+    );
   }
   if (!graph.nodes.some((n) => n.kind === 'source')) problems.push('the pipeline has no source');
   return problems;

@@ -1,12 +1,20 @@
 import { eventTimeOf } from '../connectors/file-source.ts';
-import { KafkaClients, deadLettersFor, sinkFor, sourceFor, type ConnectorBuildContext } from './connectors.ts';
+import {
+  KafkaClients,
+  deadLettersFor,
+  sinkFor,
+  sourceFor,
+  tableFor,
+  type ConnectorBuildContext,
+} from './connectors.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import type { WindowSpec } from '../core/windows.ts';
 import { avg, composite, count, max, min, sum, type AggregateFunction } from '../graph/aggregates.ts';
 import { validateGraph, type Edge, type Graph, type GraphNode } from '../graph/graph.ts';
 import { stableHash } from '../core/key-groups.ts';
 import { asBoolean, asNumber, compileExpression } from './expressions.ts';
-import type { StepSpec } from './schema.ts';
+import { STEP_KINDS, type StepSpec } from './schema.ts';
+import { must } from '../core/must.ts';
 import { formatPipelineErrors, validatePipeline } from './validate.ts';
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -106,9 +114,7 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
       input = { from: stepIds.get(from) ?? from, port };
     }
     // Steps without an id get one derived from their input and kind: stable while the path to them is.
-    const kind =
-      (['map', 'filter', 'flatMap', 'branch', 'keyBy', 'window', 'sink'] as const).find((k) => step[k] !== undefined) ??
-      'map';
+    const kind = STEP_KINDS.find((k) => step[k] !== undefined) ?? 'map';
     const id =
       step.id ??
       `${kind}-${stableHash(`${input.from}:${input.port ?? ''}>${kind}`)
@@ -164,6 +170,19 @@ export function compilePipeline(value: unknown, options: CompileOptions = {}): C
           allowedLatenessMs: w.allowedLateness === undefined ? undefined : parseDuration(w.allowedLateness),
           tooLate: w.tooLate,
         },
+      });
+    } else if (step.lookup !== undefined) {
+      const l = step.lookup;
+      const table = must(
+        p.tables?.find((t) => t.id === l.table),
+        `table '${l.table}'`,
+      );
+      nodes.push({
+        ...base,
+        kind: 'lookup',
+        table: tableFor(table, connectors),
+        key: compileExpression(l.key),
+        as: l.as,
       });
     } else if (step.sink !== undefined) {
       nodes.push({ ...base, kind: 'sink', sink: sinkFor(step.sink, connectors, parseDuration) });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { consoleSink, discardSink } from '../connectors/console-sink.ts';
-import type { DeadLetterWriter, SinkConnector, SourceConnector } from '../connectors/contract.ts';
+import type { DeadLetterWriter, SinkConnector, SourceConnector, TableConnector } from '../connectors/contract.ts';
+import { kafkaTable } from '../connectors/kafka/table.ts';
 import { transactionalFileSink } from '../connectors/file-sink.ts';
 import { fileSource } from '../connectors/file-source.ts';
 import { generatorSource } from '../connectors/generator.ts';
@@ -13,7 +14,7 @@ import { kafkaSource } from '../connectors/kafka/source.ts';
 import { KafkaWriteScope } from '../connectors/kafka/transactions.ts';
 import { must } from '../core/must.ts';
 import { compileExpression } from './expressions.ts';
-import type { KafkaSinkSpec, PipelineSpec, SinkSpec as SinkSpecSchema, SourceSpec } from './schema.ts';
+import type { KafkaSinkSpec, PipelineSpec, SinkSpec as SinkSpecSchema, SourceSpec, TableSpec } from './schema.ts';
 import type { Static } from '@sinclair/typebox';
 
 type SinkSpec = Static<typeof SinkSpecSchema>;
@@ -162,6 +163,11 @@ export function deadLettersFor(spec: PipelineSpec['source'], kafka: KafkaClients
   const k = spec.kafka;
   if (k?.deadLetterTopic === undefined || k.onError === 'fail') return undefined;
   return kafkaDeadLetters(k.deadLetterTopic, () => must(kafka.exactlyOnceScope(), 'an exactly-once Kafka sink'));
+}
+
+/** A table's connector (Kafka: a compacted topic). */
+export function tableFor(spec: Static<typeof TableSpec>, ctx: ConnectorBuildContext): TableConnector {
+  return kafkaTable({ port: ctx.kafka.port(spec.kafka), topic: spec.kafka.topic, format: spec.kafka.format });
 }
 
 function selected<K extends string>(spec: object, keys: readonly K[], what: string): K {

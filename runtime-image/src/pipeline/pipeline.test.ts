@@ -187,3 +187,36 @@ test('YAML branch and flatMap steps route records by port', async () => {
     [1, 3, 5],
   );
 });
+
+test('Kafka blocks: errors name the field and the line', () => {
+  const text = `name: kafka-errors
+source:
+  id: ads
+  kafka: { topic: ads, startFrom: yesterday, deadLetterTopic: dlq }
+tables:
+  - id: campaigns
+    kafka: { topic: campaigns, format: xml }
+steps:
+  - lookup: { table: nope, key: e.campaign, as: info }
+  - sink: { kafka: { topic: out, delivery: at-least-once, key: 'e.(' } }
+`;
+  const r = parsePipelineYaml(text);
+  assert.equal(r.ok, false);
+  const byField = new Map(r.errors.map((e) => [e.field, e]));
+  assert.equal(byField.get('source.kafka.startFrom')?.line, 4);
+  assert.equal(byField.get('tables[0].kafka.format')?.line, 7);
+  const fixed = parsePipelineYaml(
+    text.replace('startFrom: yesterday', 'startFrom: earliest').replace('format: xml', 'format: json'),
+  );
+  assert.equal(fixed.ok, false);
+  const msgs = fixed.errors.map((e) => `${e.field}: ${e.message}`);
+  assert.ok(msgs.includes("steps[0].lookup.table: no table 'nope' (tables: campaigns)"), msgs.join('\n'));
+  assert.ok(
+    msgs.some((m) => m.startsWith("steps[1].sink.kafka.key: invalid CEL expression 'e.('")),
+    msgs.join('\n'),
+  );
+  assert.ok(
+    msgs.some((m) => m.startsWith('source.kafka.deadLetterTopic: dead letters are written in the transaction')),
+    msgs.join('\n'),
+  );
+});

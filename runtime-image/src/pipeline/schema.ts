@@ -164,6 +164,33 @@ export const SinkSpec = Type.Object(
   { additionalProperties: false, minProperties: 1, maxProperties: 1 },
 );
 
+export const TableSpec = Type.Object(
+  {
+    id: Id,
+    kafka: Type.Object(
+      {
+        topic: Type.String({ minLength: 1, maxLength: 249 }),
+        ...KafkaConnectionFields,
+        format: Type.Optional(RecordFormat),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'a compacted topic as a table: latest value per record key; tombstones delete',
+  },
+);
+
+export const LookupStepSpec = Type.Object(
+  {
+    table: Type.String({ minLength: 1, description: 'the id of a table' }),
+    key: Cel,
+    as: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'the field the row is added under' }),
+  },
+  { additionalProperties: false },
+);
+
 /** One step: exactly one of the kinds, plus an optional id and input (default: the previous step). */
 export const StepSpec = Type.Object(
   {
@@ -180,6 +207,7 @@ export const StepSpec = Type.Object(
     keyBy: Type.Optional(Cel),
     window: Type.Optional(WindowStepSpec),
     sink: Type.Optional(SinkSpec),
+    lookup: Type.Optional(LookupStepSpec),
   },
   { additionalProperties: false },
 );
@@ -196,6 +224,7 @@ export const PipelineSpec = Type.Object(
       ),
     ),
     source: SourceSpec,
+    tables: Type.Optional(Type.Array(TableSpec)),
     steps: Type.Array(StepSpec, { minItems: 1 }),
   },
   { additionalProperties: false, $id: 'https://weir.dev/schemas/pipeline.json' },
@@ -208,6 +237,6 @@ export type SourceSpec = Static<typeof SourceSpec>;
 /** The pipeline JSON Schema (draft-07), for the CRD's `spec.pipeline` and editors. */
 export const pipelineJsonSchema: object = JSON.parse(JSON.stringify(PipelineSpec)) as object;
 
-export const STEP_KINDS = ['map', 'filter', 'flatMap', 'branch', 'keyBy', 'window', 'sink'] as const;
+export const STEP_KINDS = ['map', 'filter', 'flatMap', 'branch', 'keyBy', 'window', 'sink', 'lookup'] as const;
 
 export const SOURCE_TYPES = ['generator', 'files', 'kafka'] as const;

@@ -100,6 +100,17 @@ function semanticErrors(p: PipelineSpec): PipelineError[] {
     } else if (i > 0 && p.steps[i - 1]?.sink !== undefined) {
       errors.push(err(['steps', i, 'input'], "the previous step is a sink: name this step's input"));
     }
+    if (kind === 'lookup' && step.lookup !== undefined) {
+      cel(['steps', i, 'lookup', 'key'], step.lookup.key);
+      const tables = (p.tables ?? []).map((t) => t.id);
+      if (!tables.includes(step.lookup.table))
+        errors.push(
+          err(
+            ['steps', i, 'lookup', 'table'],
+            `no table '${step.lookup.table}' (tables: ${tables.join(', ') || 'none'})`,
+          ),
+        );
+    }
     if (kind === 'map' || kind === 'filter' || kind === 'flatMap' || kind === 'keyBy')
       cel(['steps', i, kind], step[kind]);
     if (kind === 'branch')

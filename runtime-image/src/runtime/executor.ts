@@ -16,6 +16,7 @@ import {
   type RecordFailure,
 } from '../operators/basic.ts';
 import { processOperator } from '../operators/process.ts';
+import { lookupOperator } from '../operators/lookup.ts';
 import { sinkOperator } from '../operators/sink.ts';
 import { windowOperator } from '../operators/window.ts';
 import { checkSavepointCompatibility, variantOf } from '../snapshot/compat.ts';
@@ -231,6 +232,8 @@ function operatorFor(node: GraphNode, graph: Graph, connector: () => ConnectorCo
       return asyncIoOperator(node.fn, node.options);
     case 'sink':
       return sinkOperator(node.sink, connector());
+    case 'lookup':
+      return lookupOperator(node.table, node.key, node.as, connector(), onFailure);
   }
 }
 
