@@ -15,6 +15,9 @@
 #   WEIR_KAFKA_PORT            loopback client port (19092)
 #   WEIR_KAFKA_CONTROLLER_PORT loopback KRaft controller port (19093)
 #   WEIR_KAFKA_BRIDGE_PORT     bridge listener port (19094)
+#   WEIR_KAFKA_SASL_PORT       loopback SASL_PLAINTEXT listener (SCRAM-SHA-512 and PLAIN) for the
+#                              security tests (19095); WEIR_KAFKA_SASL_USER / WEIR_KAFKA_SASL_PASSWORD
+#                              name its one test user (weir-test / weir-test-secret, loopback only)
 #   WEIR_KAFKA_BRIDGE_ADDRESS  address for the bridge listener; `none` disables it;
 #                              default: the gateway of docker network WEIR_KAFKA_BRIDGE_NETWORK
 #   WEIR_KAFKA_BRIDGE_NETWORK  docker network whose gateway to use (bridge)
@@ -28,6 +31,9 @@ _component=kafka
 port="${WEIR_KAFKA_PORT:-19092}"
 controller_port="${WEIR_KAFKA_CONTROLLER_PORT:-19093}"
 bridge_port="${WEIR_KAFKA_BRIDGE_PORT:-19094}"
+sasl_port="${WEIR_KAFKA_SASL_PORT:-19095}"
+sasl_user="${WEIR_KAFKA_SASL_USER:-weir-test}"
+sasl_password="${WEIR_KAFKA_SASL_PASSWORD:-weir-test-secret}"
 bridge_network="${WEIR_KAFKA_BRIDGE_NETWORK:-bridge}"
 heap="${WEIR_KAFKA_HEAP:-768m}"
 ready_timeout="${WEIR_KAFKA_READY_TIMEOUT:-90}"
@@ -57,8 +63,8 @@ bridge_address() {
 
 render_config() {
   local bridge="$1"
-  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port"
-  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port,SASL://127.0.0.1:$sasl_port"
+  local advertised="PLAINTEXT://127.0.0.1:$port,SASL://127.0.0.1:$sasl_port"
   if [ -n "$bridge" ]; then
     listeners+=",BRIDGE://$bridge:$bridge_port"
     advertised+=",BRIDGE://$bridge:$bridge_port"
@@ -72,7 +78,12 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listeners=$listeners
 advertised.listeners=$advertised
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,BRIDGE:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,BRIDGE:PLAINTEXT,SASL:SASL_PLAINTEXT
+# The SASL listener (tests of Weir's SASL settings): SCRAM users live in the cluster metadata;
+# the PLAIN user is declared here.
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password";
 log.dirs=$data
 
 # One broker: every internal topic has one replica, and transactions work with it.
@@ -125,6 +136,7 @@ write_connection() {
   "version": "$KAFKA_VERSION",
   "brokers": ["127.0.0.1:$port"],
   "bridgeBrokers": [$bridge_json],
+  "sasl": { "brokers": ["127.0.0.1:$sasl_port"], "username": "$sasl_user", "password": "$sasl_password" },
   "pid": $(cat "$pidfile"),
   "logs": "$logs"
 }
@@ -146,7 +158,7 @@ start() {
   if [ -n "$bridge" ] && ! ip -4 addr 2>/dev/null | grep -q "inet $bridge/"; then
     fail "bridge address $bridge is not an address of this host (set WEIR_KAFKA_BRIDGE_ADDRESS, or none)"
   fi
-  for p in "$port" "$controller_port"; do
+  for p in "$port" "$controller_port" "$sasl_port"; do
     ! tcp_open 127.0.0.1 "$p" || fail "port $p on 127.0.0.1 is taken by another process (set WEIR_KAFKA_PORT / WEIR_KAFKA_CONTROLLER_PORT)"
   done
 
@@ -188,6 +200,17 @@ start() {
     sleep 0.2
   done
   info "ready on 127.0.0.1:$port${bridge:+ and $bridge:$bridge_port} after $(( $(date +%s) - _step_t0 ))s (pid $(cat "$pidfile"))"
+  scram_user
+}
+
+# The SCRAM credentials of the test user (kept in the cluster metadata; idempotent).
+scram_user() {
+  step "SCRAM user $sasl_user"
+  java -Xmx256m -Dlog4j.configuration="file:$INFRA_DIR/kafka/log4j.properties" -cp "$lib/*" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$port" --alter \
+    --add-config "SCRAM-SHA-512=[iterations=4096,password=$sasl_password]" \
+    --entity-type users --entity-name "$sasl_user" >"$logs/scram.log" 2>&1 ||
+    { cat "$logs/scram.log" >&2; fail "could not create the SCRAM user $sasl_user"; }
+  info "SCRAM-SHA-512 and PLAIN on 127.0.0.1:$sasl_port"
 }
 
 up() {

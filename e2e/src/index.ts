@@ -21,5 +21,6 @@ export {
   selectKafkaProvider,
   type KafkaBroker,
   type KafkaProvider,
+  type SaslListener,
 } from './components/kafka.ts';
 export { availableForTests, waitFor, type Availability } from './components/component.ts';

@@ -95,6 +95,16 @@ describe('parseHostConnection', () => {
     );
   });
 
+  it('reads the SASL listener and its test user', () => {
+    const text =
+      '{"version":"3.9.2","brokers":["127.0.0.1:19092"],"bridgeBrokers":[],"sasl":{"brokers":["127.0.0.1:19095"],"username":"u","password":"p"}}';
+    assert.deepEqual(parseHostConnection(text).sasl, { brokers: ['127.0.0.1:19095'], username: 'u', password: 'p' });
+    assert.throws(
+      () => parseHostConnection('{"version":"3.9.2","brokers":["127.0.0.1:1"],"bridgeBrokers":[],"sasl":{}}'),
+      /"sasl"/,
+    );
+  });
+
   it('rejects a file without brokers', () => {
     assert.throws(() => parseHostConnection('{"version":"3.9.2","brokers":[],"bridgeBrokers":[]}'), /"brokers"/);
     assert.throws(() => parseHostConnection('[]'), /"version"/);

@@ -35,6 +35,8 @@ export interface KafkaBroker {
    * broker's listener on the bridge gateway); empty when there is none.
    */
   readonly bridgeBrokers: readonly string[];
+  /** A SASL_PLAINTEXT listener (SCRAM-SHA-512 and PLAIN) with its test user, where the broker has one. */
+  readonly sasl?: SaslListener | undefined;
   /** Stops what this process started (a container); a shared host broker is left running. */
   stop(): Promise<void>;
 }
@@ -76,10 +78,17 @@ export function selectKafkaProvider(env: NodeJS.ProcessEnv): KafkaProvider {
   return { kind: 'host' };
 }
 
+export interface SaslListener {
+  readonly brokers: readonly string[];
+  readonly username: string;
+  readonly password: string;
+}
+
 export interface HostBrokerConnection {
   readonly version: string;
   readonly brokers: readonly string[];
   readonly bridgeBrokers: readonly string[];
+  readonly sasl?: SaslListener | undefined;
 }
 
 /** Parse the connection.json that kafka.sh writes once its broker is ready. */
@@ -88,16 +97,29 @@ export function parseHostConnection(text: string): HostBrokerConnection {
   const strings = (value: unknown): value is string[] =>
     Array.isArray(value) && value.every((item) => typeof item === 'string');
   if (typeof data !== 'object' || data === null) throw new Error('connection.json: expected an object');
-  const { version, brokers, bridgeBrokers } = data as Record<string, unknown>;
+  const { version, brokers, bridgeBrokers, sasl } = data as Record<string, unknown>;
   if (typeof version !== 'string') throw new Error('connection.json: "version" must be a string');
   if (!strings(brokers) || brokers.length === 0) {
     throw new Error('connection.json: "brokers" must be a non-empty list of host:port');
   }
   if (!strings(bridgeBrokers)) throw new Error('connection.json: "bridgeBrokers" must be a list of host:port');
+  let saslListener: SaslListener | undefined;
+  if (sasl !== undefined) {
+    const s = sasl as Record<string, unknown>;
+    if (!strings(s.brokers) || typeof s.username !== 'string' || typeof s.password !== 'string') {
+      throw new Error('connection.json: "sasl" must have brokers, username and password');
+    }
+    saslListener = {
+      brokers: parseBrokers(s.brokers.join(','), 'connection.json sasl'),
+      username: s.username,
+      password: s.password,
+    };
+  }
   return {
     version,
     brokers: parseBrokers(brokers.join(','), 'connection.json brokers'),
     bridgeBrokers: bridgeBrokers.length === 0 ? [] : parseBrokers(bridgeBrokers.join(','), 'connection.json'),
+    ...(saslListener === undefined ? {} : { sasl: saslListener }),
   };
 }
 
@@ -132,6 +154,7 @@ async function connect(provider: KafkaProvider): Promise<KafkaBroker> {
         provider: provider.kind,
         brokers: connection.brokers,
         bridgeBrokers: connection.bridgeBrokers,
+        sasl: connection.sasl,
         stop: () => Promise.resolve(),
       };
     }
