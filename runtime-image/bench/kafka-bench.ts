@@ -130,4 +130,73 @@ async function plainCopy(): Promise<void> {
 if (process.env.WEIR_BENCH_SKIP_PLAIN !== '1') await plainCopy();
 await pipelineRun('at-least-once');
 await pipelineRun('exactly-once');
+/**
+ * End-to-end latency: a producer writes 5,000 records/s stamped with their send time; the job
+ * (Kafka → map → Kafka) commits every `interval`; a read_committed consumer measures arrival − send.
+ */
+async function latency(delivery: 'exactly-once' | 'at-least-once', interval: string): Promise<void> {
+  const run = `${delivery}-${interval}-${tag}`;
+  const [src, dst] = [`lat-in-${run}`, `lat-out-${run}`];
+  await createTopic(kafka, src, PARTITIONS);
+  await createTopic(kafka, dst, PARTITIONS);
+  const dir = await mkdtemp(join(tmpdir(), 'weir-kafka-latency-'));
+  const compiled = compilePipeline({
+    name: `latency-${delivery}`,
+    checkpoints: { interval },
+    source: { id: 'in', kafka: { topic: src, bootstrapServers: kafka.brokers, startFrom: 'latest' } },
+    steps: [
+      { id: 'pass', map: '{"sentAt": e.sentAt}' },
+      {
+        id: 'out',
+        sink: { kafka: { topic: dst, bootstrapServers: kafka.brokers, delivery, transactionTimeout: '60s' } },
+      },
+    ],
+  });
+  const job = await startJob(compiled.graph, { checkpoints: { dir, intervalMs: compiled.checkpointIntervalMs } });
+  const consumer = kafkaClient(kafka, 'weir-bench-latency').consumer({
+    groupId: `lat-${run}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: 20,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: dst, fromBeginning: true });
+  const latencies: number[] = [];
+  await consumer.run({
+    eachBatch: ({ batch }) => {
+      const now = Date.now();
+      for (const m of batch.messages)
+        latencies.push(now - (JSON.parse(m.value?.toString() ?? '{}') as { sentAt: number }).sentAt);
+      return Promise.resolve();
+    },
+  });
+  const p = kafkaClient(kafka, 'weir-bench-latency-in').producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await p.connect();
+  const end = Date.now() + 10_000;
+  let sent = 0;
+  while (Date.now() < end) {
+    const tick = Date.now();
+    await p.send({
+      topic: src,
+      messages: Array.from({ length: 100 }, () => ({ value: JSON.stringify({ sentAt: Date.now() }) })),
+    });
+    sent += 100;
+    await delay(Math.max(0, 20 - (Date.now() - tick)));
+  }
+  while (latencies.length < sent && Date.now() < end + 15_000) await delay(50);
+  await p.disconnect();
+  await consumer.disconnect();
+  await job.cancel();
+  await rm(dir, { recursive: true, force: true });
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const q = (f: number): number => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? NaN;
+  console.log(
+    `kafka bench: latency ${delivery.padEnd(13)} checkpoint ${interval.padEnd(5)} p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${sorted.at(-1) ?? NaN} ms (${latencies.length}/${sent} records at ~5,000/s)`,
+  );
+}
+
+await latency('at-least-once', '1s');
+await latency('exactly-once', '1s');
+await latency('exactly-once', '200ms');
 await broker.component.stop();
