@@ -20,7 +20,7 @@ export type Message =
   | { readonly kind: 'data'; readonly batch: Rec[] }
   | { readonly kind: 'watermark'; readonly ts: number }
   | { readonly kind: 'barrier'; readonly epoch: number; readonly savepoint: boolean }
-  | { readonly kind: 'stop'; readonly drain: boolean };
+  | { readonly kind: 'stop'; readonly mode: 'finish' | 'stop' | 'cancel' };
 
 export interface Output {
   emit(batch: Rec[]): MaybePromise;
