@@ -117,6 +117,11 @@ export interface TableConnector {
 export interface SourceConnector<T> {
   readonly type: string;
   open(ctx: SourceContext): Promise<readonly SourceSplit<T>[]>;
+  /**
+   * Splits that appeared since `open` (partitions added to a topic), or none; called now and then
+   * while the job runs, never twice at once. New splits start at their beginning.
+   */
+  discover?(): Promise<readonly SourceSplit<T>[]>;
 }
 
 /**

@@ -109,6 +109,13 @@ export class WatermarkTracker {
     return this.#recompute();
   }
 
+  /** A new input (a partition added to a topic): it holds the combined watermark until it reports or goes idle. */
+  addInput(): number {
+    this.#inputs.push(MIN_WATERMARK);
+    this.#idle.push(false);
+    return this.#inputs.length - 1;
+  }
+
   setIdle(index: number, idle: boolean): number | undefined {
     this.#check(index);
     this.#idle[index] = idle;

@@ -143,6 +143,7 @@ export const SOURCE_FACTORIES: Readonly<Record<'generator' | 'files' | 'kafka', 
       deadLetters: ctx.deadLetters,
       dropOlderThanMs: k.dropOlderThan === undefined ? undefined : duration(k.dropOlderThan),
       inBandWatermarks: k.inBandWatermarks,
+      partitionDiscoveryMs: k.partitionDiscovery === undefined ? undefined : duration(k.partitionDiscovery),
     });
   },
 };

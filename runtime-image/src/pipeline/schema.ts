@@ -73,6 +73,9 @@ export const KafkaSourceSpec = Type.Object(
       }),
     ),
     dropOlderThan: Type.Optional(Duration),
+    partitionDiscovery: Type.Optional(
+      Type.Union([Duration], { description: 'how often to look for partitions added to the topic (default 30s)' }),
+    ),
     inBandWatermarks: Type.Optional(
       Type.Boolean({
         description:

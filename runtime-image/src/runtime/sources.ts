@@ -27,6 +27,10 @@ export class SourceDriver {
   readonly #deadLetters: DeadLetterWriter | undefined;
   #watermark = MIN_WATERMARK;
   #recordsIn = 0;
+  /** Split discovery in the background: never blocks polling, one at a time per source. */
+  readonly #discovering = new Map<NodeRuntime, Promise<void>>();
+  #discovered: { rt: NodeRuntime; splits: readonly SourceSplit<unknown>[] }[] = [];
+  #discoveryFailure: Error | undefined;
   #alignmentPauses = 0;
 
   constructor(now: () => number, deadLetters: DeadLetterWriter | undefined) {
@@ -55,6 +59,7 @@ export class SourceDriver {
         if (saved !== undefined) w.restore(saved.watermark);
         this.#splits.push({ source: rt, split, watermarks: w, input, done: false, paused: false });
       });
+
       this.#watermark = Math.max(this.#watermark, tracker.current);
     }
   }
@@ -137,10 +142,47 @@ export class SourceDriver {
     return { batch, maxTs };
   }
 
+  /** Asks sources for new splits in the background; adds what earlier asks found. */
+  #discover(): void {
+    if (this.#discoveryFailure !== undefined) throw this.#discoveryFailure;
+    for (const { rt, splits } of this.#discovered.splice(0)) {
+      const tracker = must(this.#trackers.get(rt), 'source watermark tracker');
+      for (const split of splits) {
+        // (A source that opened with no split already reported "finished": its event time cannot go back.)
+        const input = tracker.addInput();
+        const node = rt.node;
+        if (node.kind !== 'source') continue;
+        this.#splits.push({
+          source: rt,
+          split,
+          watermarks: new SplitWatermarks(node.watermarks, this.#now()),
+          input,
+          done: false,
+          paused: false,
+        });
+      }
+    }
+    for (const rt of this.#trackers.keys()) {
+      const node = rt.node;
+      if (node.kind !== 'source' || node.source.discover === undefined || this.#discovering.has(rt)) continue;
+      const ask = node.source
+        .discover()
+        .then((splits) => {
+          if (splits.length > 0) this.#discovered.push({ rt, splits });
+        })
+        .catch((err: unknown) => {
+          this.#discoveryFailure = new Error(`source '${node.id}': discovering new splits failed`, { cause: err });
+        })
+        .finally(() => this.#discovering.delete(rt));
+      this.#discovering.set(rt, ask);
+    }
+  }
+
   /** Polls every split once (at most `batchSize` records each) into the graph; returns how many records came. */
   async poll(tasks: TaskGraph, batchSize: number): Promise<number> {
     let polled = 0;
     const now = this.#now();
+    this.#discover();
     this.#align(now);
     for (const s of this.#splits) {
       if (s.done || s.paused) continue;
@@ -198,6 +240,7 @@ export class SourceDriver {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled(this.#discovering.values());
     for (const s of this.#splits) await s.split.close?.();
   }
 }

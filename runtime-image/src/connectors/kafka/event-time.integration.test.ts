@@ -281,4 +281,41 @@ describe('event time across Kafka (real broker)', () => {
       assert.ok(aligned.peakState < free.peakState, 'alignment keeps less window state in memory');
     },
   );
+
+  it(
+    'partitions added to a topic while the job runs are picked up and read from their beginning',
+    { timeout: 120_000 },
+    async (t) => {
+      if (!broker.available) {
+        t.skip(broker.reason);
+        return;
+      }
+      const kafka = broker.component;
+      const tag = randomBytes(4).toString('hex');
+      const [input, output] = [`grow-in-${tag}`, `grow-out-${tag}`];
+      await createTopic(kafka, input, 1);
+      await createTopic(kafka, output, 1);
+      const batch = (prefix: string, partition: number): { value: string; partition: number }[] =>
+        Array.from({ length: 100 }, (_, i) => ({ value: JSON.stringify({ id: `${prefix}${i}` }), partition }));
+      await produce(kafka, input, batch('p0-', 0));
+      await run({
+        name: `grow-${tag}`,
+        checkpoints: { interval: '200ms' },
+        source: { id: 'in', kafka: { topic: input, bootstrapServers: kafka.brokers, partitionDiscovery: '300ms' } },
+        steps: [
+          { id: 'out', sink: { kafka: { topic: output, bootstrapServers: kafka.brokers, transactionTimeout: '30s' } } },
+        ],
+      });
+      assert.equal((await readTopic(kafka, output, (n) => n >= 100, 30_000)).length, 100);
+      const admin = kafkaClient(kafka, 'weir-grow').admin();
+      await admin.connect();
+      await admin.createPartitions({ topicPartitions: [{ topic: input, count: 3 }] });
+      await admin.disconnect();
+      await produce(kafka, input, [...batch('p1-', 1), ...batch('p2-', 2)]);
+      const seen = await readTopic(kafka, output, (n) => n >= 300, 60_000);
+      const ids = seen.map((s) => (JSON.parse(s.value) as { id: string }).id);
+      assert.equal(new Set(ids).size, 300, 'every record once');
+      assert.ok(ids.some((id) => id.startsWith('p2-')));
+    },
+  );
 });

@@ -274,9 +274,13 @@ export class KafkajsPort implements KafkaPort {
     return this.#admin;
   }
 
-  async partitions(topic: string): Promise<number[]> {
-    const admin = await this.#adminClient();
-    const md = await admin.fetchTopicMetadata({ topics: [topic] });
+  async partitions(topic: string, fresh = false): Promise<number[]> {
+    // kafkajs serves known topics from its metadata cache (up to 5 min old): a new client sees added partitions.
+    const admin = fresh ? this.#kafka.admin() : await this.#adminClient();
+    if (fresh) await admin.connect();
+    const md = await admin.fetchTopicMetadata({ topics: [topic] }).finally(async () => {
+      if (fresh) await admin.disconnect();
+    });
     const t = md.topics.find((x) => x.name === topic);
     if (t === undefined) throw new Error(`kafka: topic '${topic}' does not exist`);
     return t.partitions.map((p) => p.partitionId).sort((a, b) => a - b);

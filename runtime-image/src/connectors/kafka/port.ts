@@ -74,7 +74,8 @@ export interface TopicOffsets {
 }
 
 export interface KafkaPort {
-  partitions(topic: string): Promise<number[]>;
+  /** The topic's partitions; `fresh` asks the brokers rather than the client's metadata cache. */
+  partitions(topic: string, fresh?: boolean): Promise<number[]>;
   offsets(topic: string): Promise<TopicOffsets[]>;
   /** The first offset at or after `timestamp` per partition (the end when there is none). */
   offsetsForTime(topic: string, timestamp: number): Promise<{ partition: number; offset: number }[]>;

@@ -29,6 +29,8 @@ export interface KafkaSourceOptions {
   /** Catch-up policy: records whose event time is this much older than processing time are dropped and counted. */
   readonly dropOlderThanMs?: number | undefined;
   readonly maxBufferedPerPartition?: number | undefined;
+  /** How often to look for partitions added to the topic (default 30 s); they are read from their beginning. */
+  readonly partitionDiscoveryMs?: number | undefined;
   /** Event time from the watermark records an upstream Weir sink wrote (hidden from the pipeline). */
   readonly inBandWatermarks?: boolean | undefined;
 }
@@ -162,9 +164,51 @@ class PartitionSplit implements SourceSplit<unknown> {
  */
 export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & { counters(): SourceCounters } {
   const counters: SourceCounters = { droppedTooOld: 0 };
+  const known = new Set<number>();
+  let opened: SourceContext | undefined;
+  let lastDiscovery = 0;
+  const readerFor = async (ctx: SourceContext, starts: SplitStart[]): Promise<KafkaReader> => {
+    const port = await o.port();
+    const reader = await port.reader({
+      clientId: `weir.${ctx.job}.${ctx.operatorId}.w${ctx.task.index}`,
+      starts,
+      maxBufferedPerPartition: o.maxBufferedPerPartition ?? 20_000,
+    });
+    // The job ended: close the reader, then the connection (idempotent: sinks may share it).
+    ctx.signal.addEventListener(
+      'abort',
+      () =>
+        void reader
+          .close()
+          .then(
+            () => port.close(),
+            () => port.close(),
+          )
+          .catch(() => undefined),
+      { once: true },
+    );
+    return reader;
+  };
   return {
     type: 'kafka',
     counters: () => ({ ...counters }),
+    async discover() {
+      const ctx = opened;
+      if (ctx === undefined || ctx.signal.aborted) return [];
+      const now = ctx.now();
+      if (now - lastDiscovery < (o.partitionDiscoveryMs ?? 30_000)) return [];
+      lastDiscovery = now;
+      const port = await o.port();
+      const added = partitionsForWorker(await port.partitions(o.topic, true), ctx.task.index, ctx.task.count).filter(
+        (p) => !known.has(p),
+      );
+      if (added.length === 0) return [];
+      const lows = new Map((await port.offsets(o.topic)).map((x) => [x.partition, x.low]));
+      const starts: SplitStart[] = added.map((p) => ({ topic: o.topic, partition: p, offset: lows.get(p) ?? 0 }));
+      for (const p of added) known.add(p);
+      const reader = await readerFor(ctx, starts);
+      return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+    },
     async open(ctx) {
       const port = await o.port();
       const mine = partitionsForWorker(await port.partitions(o.topic), ctx.task.index, ctx.task.count);
@@ -193,25 +237,11 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
           eventTime: saved?.eventTime,
         };
       });
+      opened = ctx;
+      lastDiscovery = ctx.now();
+      for (const p of mine) known.add(p);
       if (starts.length === 0) return [];
-      const reader = await port.reader({
-        clientId: `weir.${ctx.job}.${ctx.operatorId}.w${ctx.task.index}`,
-        starts,
-        maxBufferedPerPartition: o.maxBufferedPerPartition ?? 20_000,
-      });
-      // The job ended: close the reader, then the connection (idempotent: sinks may share it).
-      ctx.signal.addEventListener(
-        'abort',
-        () =>
-          void reader
-            .close()
-            .then(
-              () => port.close(),
-              () => port.close(),
-            )
-            .catch(() => undefined),
-        { once: true },
-      );
+      const reader = await readerFor(ctx, starts);
       return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
     },
   };
