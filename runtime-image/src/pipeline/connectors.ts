@@ -144,6 +144,7 @@ export const SOURCE_FACTORIES: Readonly<Record<'generator' | 'files' | 'kafka', 
       dropOlderThanMs: k.dropOlderThan === undefined ? undefined : duration(k.dropOlderThan),
       inBandWatermarks: k.inBandWatermarks,
       partitionDiscoveryMs: k.partitionDiscovery === undefined ? undefined : duration(k.partitionDiscovery),
+      progress: () => ctx.kafka.exactlyOnceScope(),
     });
   },
 };

@@ -316,6 +316,23 @@ describe('event time across Kafka (real broker)', () => {
       const ids = seen.map((s) => (JSON.parse(s.value) as { id: string }).id);
       assert.equal(new Set(ids).size, 300, 'every record once');
       assert.ok(ids.some((id) => id.startsWith('p2-')));
+      // Lag tools see the progress: the source's group has offsets at the end of every partition,
+      // committed in the transactions of the output (never ahead of it).
+      const lag = kafkaClient(kafka, 'weir-grow-lag').admin();
+      await lag.connect();
+      try {
+        await waitFor(
+          async () => {
+            const [offsets] = await lag.fetchOffsets({ groupId: `weir.grow-${tag}.in`, topics: [input] });
+            const total = (offsets?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0);
+            if (total !== 300) throw new Error(`committed offsets sum to ${total}`);
+          },
+          30_000,
+          250,
+        );
+      } finally {
+        await lag.disconnect();
+      }
     },
   );
 });

@@ -13,6 +13,7 @@ const { AssignerProtocol, ConfigResourceTypes, Kafka, Partitioners, logLevel } =
 import type { KafkaConnection } from './connection.ts';
 import type {
   CommitMarker,
+  GroupOffsets,
   KafkaPort,
   KafkaReader,
   KafkaRecord,
@@ -185,8 +186,21 @@ class KafkajsTransactionalWriter implements TransactionalWriter {
     await retryConcurrent('send', () => txn.sendBatch({ topicMessages: toTopicMessages(records) }));
   }
 
-  async commit(marker: CommitMarker): Promise<void> {
+  async commit(marker: CommitMarker, offsets: readonly GroupOffsets[] = []): Promise<void> {
     const txn = await this.#open();
+    for (const g of offsets) {
+      await retryConcurrent('offsets', () =>
+        txn.sendOffsets({
+          consumerGroupId: g.group,
+          topics: [
+            {
+              topic: g.topic,
+              partitions: g.partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
+            },
+          ],
+        }),
+      );
+    }
     await retryConcurrent('marker', () =>
       txn.sendOffsets({
         consumerGroupId: marker.group,

@@ -53,11 +53,21 @@ export interface CommitMarker {
   readonly metadata: string;
 }
 
+/** A member-less consumer group's committed positions on one topic. */
+export interface GroupOffsets {
+  readonly group: string;
+  readonly topic: string;
+  readonly partitions: readonly { readonly partition: number; readonly offset: number }[];
+}
+
 /** One transactional identity. Opening it fences every earlier producer with the same id and aborts its open transaction. */
 export interface TransactionalWriter {
   send(records: readonly OutgoingRecord[]): Promise<void>;
-  /** Commits the open transaction (begun by the first send since the last commit), with `marker` as an offset commit inside it. */
-  commit(marker: CommitMarker): Promise<void>;
+  /**
+   * Commits the open transaction (begun by the first send since the last commit), with `marker`
+   * as an offset commit inside it, and `offsets` (consumer groups' positions, for lag tools) too.
+   */
+  commit(marker: CommitMarker, offsets?: readonly GroupOffsets[]): Promise<void>;
   abort(): Promise<void>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type {
 } from '../contract.ts';
 import { decodeRecord, MalformedRecordError, type RecordFormat } from './formats.ts';
 import type { KafkaPort, KafkaReader, KafkaRecord, PartitionStart } from './port.ts';
+import type { KafkaWriteScope } from './transactions.ts';
 import { PartitionEventTime, WATERMARK_HEADER, decodeWatermark } from './watermarks.ts';
 
 /** Where a partition starts: the offset, and the upstream producers' watermarks (in-band event time). */
@@ -29,6 +30,8 @@ export interface KafkaSourceOptions {
   /** Catch-up policy: records whose event time is this much older than processing time are dropped and counted. */
   readonly dropOlderThanMs?: number | undefined;
   readonly maxBufferedPerPartition?: number | undefined;
+  /** The job's exactly-once write scope, if any: positions at each barrier are committed in its transaction for lag tools. */
+  readonly progress?: (() => KafkaWriteScope | undefined) | undefined;
   /** How often to look for partitions added to the topic (default 30 s); they are read from their beginning. */
   readonly partitionDiscoveryMs?: number | undefined;
   /** Event time from the watermark records an upstream Weir sink wrote (hidden from the pipeline). */
@@ -38,6 +41,11 @@ export interface KafkaSourceOptions {
 /** Partitions this worker reads: partition p belongs to worker p mod count (stable, no rebalancing). */
 export function partitionsForWorker(partitions: readonly number[], index: number, count: number): number[] {
   return partitions.filter((p) => p % count === index);
+}
+
+/** The consumer group whose offsets show this source's progress to lag tools (it never has members). */
+export function lagGroupFor(job: string, operatorId: string): string {
+  return `weir.${job}.${operatorId}`;
 }
 
 export function splitId(topic: string, partition: number): string {
@@ -134,6 +142,10 @@ class PartitionSplit implements SourceSplit<unknown> {
   }
 
   snapshot(): Json {
+    // Called at the barrier: the position that this epoch's transaction covers.
+    this.#o
+      .progress?.()
+      ?.reportOffset(lagGroupFor(this.#ctx.job, this.#ctx.operatorId), this.#topic, this.#partition, this.#next);
     return this.#eventTime === undefined
       ? { offset: this.#next }
       : { offset: this.#next, eventTime: this.#eventTime.snapshot() };

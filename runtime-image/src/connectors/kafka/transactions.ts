@@ -72,6 +72,8 @@ export class KafkaWriteScope {
   #worker = 0;
   readonly #sinks = new Set<string>();
   #commitsThisEpoch = new Set<string>();
+  /** Source positions of the epoch being committed, by group and topic (committed with it, for lag tools). */
+  #offsets = new Map<string, { group: string; topic: string; partitions: Map<number, number> }>();
 
   constructor(port: () => Promise<KafkaPort>, options: ScopeOptions) {
     this.#port = port;
@@ -130,6 +132,14 @@ export class KafkaWriteScope {
     return this.#recovered;
   }
 
+  /** A Kafka source's position at this epoch's barrier: committed in the epoch's transaction (Kafka Streams does the same). */
+  reportOffset(group: string, topic: string, partition: number, offset: number): void {
+    const key = `${group}\u0000${topic}`;
+    let g = this.#offsets.get(key);
+    if (g === undefined) this.#offsets.set(key, (g = { group, topic, partitions: new Map() }));
+    g.partitions.set(partition, offset);
+  }
+
   /** Queues records; they are sent in the background and at the latest by `flush`. */
   write(records: readonly OutgoingRecord[]): Promise<void> | undefined {
     for (const r of records) this.#pending.push(r);
@@ -170,13 +180,22 @@ export class KafkaWriteScope {
     if (!this.#o.exactlyOnce) return;
     const w = (await this.#writerOrFail()) as TransactionalWriter;
     const topic = this.#markerTopic ?? '';
-    await w.commit({
-      group: markerGroupFor(this.#job, this.#worker),
-      topic,
-      partition: 0,
-      offset: epoch,
-      metadata: JSON.stringify({ epoch } satisfies MarkerPayload),
-    });
+    const offsets = [...this.#offsets.values()].map((g) => ({
+      group: g.group,
+      topic: g.topic,
+      partitions: [...g.partitions].map(([partition, offset]) => ({ partition, offset })),
+    }));
+    this.#offsets = new Map();
+    await w.commit(
+      {
+        group: markerGroupFor(this.#job, this.#worker),
+        topic,
+        partition: 0,
+        offset: epoch,
+        metadata: JSON.stringify({ epoch } satisfies MarkerPayload),
+      },
+      offsets,
+    );
     this.#committedEpoch = epoch;
   }
 
