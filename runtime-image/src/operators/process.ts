@@ -1,6 +1,7 @@
 import { ListState, MapState, ValueState, type CurrentKey, type KeyedStateStore } from '../state/keyed-state.ts';
 import type { Timer, TimerQueue, TimeDomain } from '../state/timers.ts';
 import type { Operator, OperatorContext, Output, Rec } from '../runtime/operator.ts';
+import type { RecordFailure } from './basic.ts';
 
 export interface StateDeclaration {
   readonly kind: 'value' | 'map' | 'list';
@@ -34,7 +35,11 @@ export interface KeyedProcessFunction<IN, OUT> {
 
 const USER = 'u';
 
-export function processOperator(fn: KeyedProcessFunction<unknown, unknown>): Operator {
+/**
+ * `onFailure`: a record whose processElement throws goes there and what it emitted is dropped (its
+ * state writes stay: user code should validate before it writes).
+ */
+export function processOperator(fn: KeyedProcessFunction<unknown, unknown>, onFailure?: RecordFailure): Operator {
   let opCtx!: OperatorContext;
   let store!: KeyedStateStore;
   let eventTimers!: TimerQueue;
@@ -116,7 +121,18 @@ export function processOperator(fn: KeyedProcessFunction<unknown, unknown>): Ope
         current.key = r.key ?? '';
         current.kg = r.kg;
         timestamp = r.ts;
-        fn.processElement(r.value, ctx);
+        if (onFailure === undefined) {
+          fn.processElement(r.value, ctx);
+          continue;
+        }
+        const [m, s] = [main.length, sides.length];
+        try {
+          fn.processElement(r.value, ctx);
+        } catch (err) {
+          main.length = m;
+          sides.length = s;
+          onFailure(r, err);
+        }
       }
       return main.length > 0 || sides.length > 0 ? flush(out) : undefined;
     },

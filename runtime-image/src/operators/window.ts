@@ -11,6 +11,7 @@ import type { LatenessPolicy } from '../graph/graph.ts';
 import type { StateTable } from '../state/keyed-state.ts';
 import type { Timer, TimerQueue } from '../state/timers.ts';
 import type { Operator, OperatorContext, Output, Rec } from '../runtime/operator.ts';
+import type { RecordFailure } from './basic.ts';
 
 /** What a window emits. `id` is stable per key and window so that sinks can upsert by it. */
 export interface WindowResult<R> {
@@ -41,6 +42,7 @@ export function windowOperator(
   spec: WindowSpec,
   agg: AggregateFunction<unknown, unknown, unknown>,
   lateness: LatenessPolicy,
+  onFailure?: RecordFailure,
 ): Operator {
   const allowed = lateness.allowedLatenessMs ?? 0;
   const lateToSide = lateness.tooLate === 'side';
@@ -87,13 +89,51 @@ export function windowOperator(
       }
     }
     if (slot === undefined) {
-      slot = { s: w.start, e: w.end, a: agg.create(), r: 0, m: w.start };
+      // Aggregate first: a value the aggregate rejects leaves no empty window behind.
+      slot = { s: w.start, e: w.end, a: agg.add(agg.create(), value), r: 0, m: w.start };
       slots.push(slot);
-      slot.a = agg.add(slot.a, value);
       return scheduleOrFire(key, kg, slot);
     }
     slot.a = agg.add(slot.a, value);
     return slot.r > 0 ? result(key, kg, slot) : undefined;
+  };
+
+  /** One record into its windows: results of re-fired windows to `emitted`, too-late records to `late`. */
+  const addRecord = (r: Rec, wm: number, emitted: Rec[], late: Rec[]): void => {
+    const key = r.key ?? '';
+    const kg = r.kg;
+    let slots = table.get(kg, key) as Slot[] | undefined;
+    const created = slots === undefined;
+    slots ??= [];
+    if (spec.type === 'tumbling') {
+      const w = tumblingWindowFor(r.ts, spec.sizeMs, spec.offsetMs);
+      if (w.end - 1 + allowed <= wm) {
+        late.push(r);
+        return;
+      }
+      const refired = addToWindow(slots, key, kg, w, r.value);
+      if (refired !== undefined) emitted.push(refired);
+    } else if (spec.type === 'sliding') {
+      let any = false;
+      for (const w of slidingWindowsFor(r.ts, spec.sizeMs, spec.slideMs, spec.offsetMs)) {
+        if (w.end - 1 + allowed <= wm) continue;
+        any = true;
+        const refired = addToWindow(slots, key, kg, w, r.value);
+        if (refired !== undefined) emitted.push(refired);
+      }
+      if (!any) {
+        late.push(r);
+        return;
+      }
+    } else {
+      // A session can only grow to ts + gap; if even that closed longer ago than allowed, the event is late.
+      if (r.ts + spec.gapMs - 1 + allowed <= wm) {
+        late.push(r);
+        return;
+      }
+      processSession(slots, r, key, emitted);
+    }
+    if (created && slots.length > 0) table.set(kg, key, slots);
   };
 
   /** A new (or regrown) window: fire when the watermark passes it, or now if it already has (allowed lateness). */
@@ -144,40 +184,17 @@ export function windowOperator(
       const late: Rec[] = [];
       const wm = ctx.watermark();
       for (const r of batch) {
-        const key = r.key ?? '';
-        const kg = r.kg;
-        let slots = table.get(kg, key) as Slot[] | undefined;
-        const created = slots === undefined;
-        slots ??= [];
-        if (spec.type === 'tumbling') {
-          const w = tumblingWindowFor(r.ts, spec.sizeMs, spec.offsetMs);
-          if (w.end - 1 + allowed <= wm) {
-            late.push(r);
-            continue;
-          }
-          const refired = addToWindow(slots, key, kg, w, r.value);
-          if (refired !== undefined) emitted.push(refired);
-        } else if (spec.type === 'sliding') {
-          let any = false;
-          for (const w of slidingWindowsFor(r.ts, spec.sizeMs, spec.slideMs, spec.offsetMs)) {
-            if (w.end - 1 + allowed <= wm) continue;
-            any = true;
-            const refired = addToWindow(slots, key, kg, w, r.value);
-            if (refired !== undefined) emitted.push(refired);
-          }
-          if (!any) {
-            late.push(r);
-            continue;
-          }
-        } else {
-          // A session can only grow to ts + gap; if even that closed longer ago than allowed, the event is late.
-          if (r.ts + spec.gapMs - 1 + allowed <= wm) {
-            late.push(r);
-            continue;
-          }
-          processSession(slots, r, key, emitted);
+        if (onFailure === undefined) {
+          addRecord(r, wm, emitted, late);
+          continue;
         }
-        if (created && slots.length > 0) table.set(kg, key, slots);
+        // A record the aggregate rejects (an expression that fails on it) goes to the dead letters;
+        // it fails before any window changed (a new window is added only once its aggregate exists).
+        try {
+          addRecord(r, wm, emitted, late);
+        } catch (err) {
+          onFailure(r, err);
+        }
       }
       if (late.length > 0) {
         if (lateToSide) ctx.counters.lateToSideOutput += late.length;

@@ -80,9 +80,9 @@ function operatorFor(node: GraphNode, graph: Graph, connector: () => ConnectorCo
       return keyByOperator(node.fn, graph.maxParallelism, onFailure);
     case 'window':
       validateWindowSpec(node.window);
-      return windowOperator(node.window, node.aggregate, node.lateness);
+      return windowOperator(node.window, node.aggregate, node.lateness, onFailure);
     case 'process':
-      return processOperator(node.fn);
+      return processOperator(node.fn, onFailure);
     case 'asyncIo':
       return asyncIoOperator(node.fn, node.options);
     case 'sink':
