@@ -122,6 +122,8 @@ export interface SourceConnector<T> {
    * while the job runs, never twice at once. New splits start at their beginning.
    */
   discover?(): Promise<readonly SourceSplit<T>[]>;
+  /** Records dropped by the source's catch-up policy (too old to be worth processing), if it has one. */
+  dropped?(): number;
 }
 
 /**

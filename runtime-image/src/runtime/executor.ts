@@ -371,6 +371,7 @@ class Executor {
       lateDropped: this.#counters.lateDropped,
       lateToSideOutput: this.#counters.lateToSideOutput,
       deadLetters: this.#graph.deadLetters?.count() ?? 0,
+      droppedTooOld: this.#sources.dropped,
       alignmentPauses: this.#sources.alignmentPauses,
       splitsPaused: this.#sources.splitsPaused,
       stateEntries: entries,

@@ -66,6 +66,8 @@ export interface JobMetrics {
   readonly backlog: number | undefined;
   readonly lateDropped: number;
   readonly lateToSideOutput: number;
+  /** Records the sources' catch-up policy dropped as too old (`dropOlderThan`). */
+  readonly droppedTooOld: number;
   /** Records sent to the dead-letter topic (undecodable, or failing in an expression). */
   readonly deadLetters: number;
   /** Times a split was paused by event-time alignment, and how many are paused now. */

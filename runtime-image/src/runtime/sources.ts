@@ -77,6 +77,13 @@ export class SourceDriver {
     return this.#recordsIn;
   }
 
+  /** Records the sources' catch-up policies dropped. */
+  get dropped(): number {
+    let n = 0;
+    for (const rt of this.#trackers.keys()) if (rt.node.kind === 'source') n += rt.node.source.dropped?.() ?? 0;
+    return n;
+  }
+
   get alignmentPauses(): number {
     return this.#alignmentPauses;
   }

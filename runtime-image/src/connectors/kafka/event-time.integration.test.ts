@@ -335,4 +335,47 @@ describe('event time across Kafka (real broker)', () => {
       }
     },
   );
+
+  it(
+    'catch-up policy: records older than dropOlderThan are dropped and counted, the rest is processed',
+    { timeout: 60_000 },
+    async (t) => {
+      if (!broker.available) {
+        t.skip(broker.reason);
+        return;
+      }
+      const kafka = broker.component;
+      const tag = randomBytes(4).toString('hex');
+      const [input, output] = [`old-in-${tag}`, `old-out-${tag}`];
+      await createTopic(kafka, input, 1);
+      await createTopic(kafka, output, 1);
+      const now = Date.now();
+      const old = Array.from({ length: 30 }, (_, i) => ({
+        value: JSON.stringify({ id: `old${i}` }),
+        partition: 0,
+        timestamp: String(now - 2 * 3_600_000),
+      }));
+      const recent = Array.from({ length: 20 }, (_, i) => ({
+        value: JSON.stringify({ id: `new${i}` }),
+        partition: 0,
+        timestamp: String(now),
+      }));
+      await produce(kafka, input, [...old, ...recent]);
+      const job = await run({
+        name: `old-${tag}`,
+        checkpoints: { interval: '200ms' },
+        // Event time from the record timestamp (no timestamp expression).
+        source: { id: 'in', kafka: { topic: input, bootstrapServers: kafka.brokers, dropOlderThan: '1h' } },
+        steps: [
+          { id: 'out', sink: { kafka: { topic: output, bootstrapServers: kafka.brokers, transactionTimeout: '30s' } } },
+        ],
+      });
+      const seen = await readTopic(kafka, output, (n) => n >= 20, 30_000);
+      assert.deepEqual(
+        seen.map((s) => (JSON.parse(s.value) as { id: string }).id).sort(),
+        recent.map((r) => (JSON.parse(r.value) as { id: string }).id).sort(),
+      );
+      assert.equal(job.metrics().droppedTooOld, 30);
+    },
+  );
 });

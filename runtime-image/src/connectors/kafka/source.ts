@@ -204,6 +204,7 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
   return {
     type: 'kafka',
     counters: () => ({ ...counters }),
+    dropped: () => counters.droppedTooOld,
     async discover() {
       const ctx = opened;
       if (ctx === undefined || ctx.signal.aborted) return [];
