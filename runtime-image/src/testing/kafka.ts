@@ -1,6 +1,7 @@
 // Helpers of the Kafka integration tests: input, independently computed expectations, a read_committed reader.
 import { randomBytes } from 'node:crypto';
-import { kafkaClient, waitFor, type KafkaBroker } from '@weir/e2e';
+import type { TestContext } from 'node:test';
+import { kafkaClient, waitFor, type Availability, type KafkaBroker } from '@weir/e2e';
 
 export interface Ad {
   id: string;
@@ -74,4 +75,11 @@ export async function readTopic(
     await consumer.disconnect();
   }
   return seen;
+}
+
+/** The broker for one test, or undefined once the test is skipped (outside CI only: `kafkaForTests` fails CI). */
+export function brokerOrSkip(broker: Availability<KafkaBroker>, t: TestContext): KafkaBroker | undefined {
+  if (broker.available) return broker.component;
+  t.skip(broker.reason);
+  return undefined;
 }

@@ -11,7 +11,7 @@ import { createTopic, kafkaClient, kafkaForTests, waitFor, type Availability, ty
 import { Partitioners } from 'kafkajs';
 import { compilePipeline } from '../../pipeline/compile.ts';
 import { startJob, type Job } from '../../runtime/executor.ts';
-import { BASE_TS, expectedWindows, lcg, readTopic, type Ad } from '../../testing/kafka.ts';
+import { BASE_TS, expectedWindows, lcg, readTopic, type Ad, brokerOrSkip } from '../../testing/kafka.ts';
 
 describe('event time across Kafka (real broker)', () => {
   let broker: Availability<KafkaBroker>;
@@ -67,11 +67,8 @@ describe('event time across Kafka (real broker)', () => {
     'in-band watermarks: a second pipeline reading the first one’s output has exact event time (nothing late, every window right)',
     { timeout: 300_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const [input, mid, output] = [`wm-in-${tag}`, `wm-mid-${tag}`, `wm-out-${tag}`];
       await createTopic(kafka, input, 2);
@@ -158,11 +155,8 @@ describe('event time across Kafka (real broker)', () => {
   );
 
   it('an idle partition stops holding event time back after its idleness timeout', { timeout: 120_000 }, async (t) => {
-    if (!broker.available) {
-      t.skip(broker.reason);
-      return;
-    }
-    const kafka = broker.component;
+    const kafka = brokerOrSkip(broker, t);
+    if (kafka === undefined) return;
     const tag = randomBytes(4).toString('hex');
     const [input, output] = [`idle-in-${tag}`, `idle-out-${tag}`];
     await createTopic(kafka, input, 2);
@@ -217,11 +211,8 @@ describe('event time across Kafka (real broker)', () => {
     'alignment pauses the partition that runs ahead and resumes it when the other catches up or goes idle; window state stays smaller',
     { timeout: 180_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const input = `align-in-${tag}`;
       await createTopic(kafka, input, 2);
@@ -286,11 +277,8 @@ describe('event time across Kafka (real broker)', () => {
     'partitions added to a topic while the job runs are picked up and read from their beginning',
     { timeout: 120_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const [input, output] = [`grow-in-${tag}`, `grow-out-${tag}`];
       await createTopic(kafka, input, 1);
@@ -340,11 +328,8 @@ describe('event time across Kafka (real broker)', () => {
     'catch-up policy: records older than dropOlderThan are dropped and counted, the rest is processed',
     { timeout: 60_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const [input, output] = [`old-in-${tag}`, `old-out-${tag}`];
       await createTopic(kafka, input, 1);

@@ -22,7 +22,7 @@ import { Partitioners } from 'kafkajs';
 import { compilePipeline } from '../../pipeline/compile.ts';
 import { startJob } from '../../runtime/executor.ts';
 
-import { BASE_TS, expectedWindows, lcg, readTopic, type Ad } from '../../testing/kafka.ts';
+import { BASE_TS, expectedWindows, lcg, readTopic, type Ad, brokerOrSkip } from '../../testing/kafka.ts';
 
 const child = fileURLToPath(new URL('../../testing/kafka-crash-child.ts', import.meta.url));
 
@@ -133,11 +133,8 @@ describe('Kafka connectors (real broker)', () => {
     'exactly once: SIGKILLed 30+ times (10+ at the dangerous points), the committed output is every expected window exactly once, and every malformed record is dead-lettered once',
     { timeout: 900_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const [input, output, dlq] = [`eos-in-${tag}`, `eos-out-${tag}`, `eos-dlq-${tag}`];
       await createTopic(kafka, input, 3);
@@ -286,11 +283,8 @@ describe('Kafka connectors (real broker)', () => {
   );
 
   it('refuses to start when transactionTimeout is above the broker maximum or too short for the checkpoint interval, naming the settings', async (t) => {
-    if (!broker.available) {
-      t.skip(broker.reason);
-      return;
-    }
-    const kafka = broker.component;
+    const kafka = brokerOrSkip(broker, t);
+    if (kafka === undefined) return;
     const tag = randomBytes(4).toString('hex');
     await createTopic(kafka, `tto-in-${tag}`, 1);
     await createTopic(kafka, `tto-out-${tag}`, 1);
@@ -318,11 +312,8 @@ describe('Kafka connectors (real broker)', () => {
   });
 
   it('a downscale from 3 workers to 2 leaves no open transaction: each survivor fences its own id and the removed ones', async (t) => {
-    if (!broker.available) {
-      t.skip(broker.reason);
-      return;
-    }
-    const kafka = broker.component;
+    const kafka = brokerOrSkip(broker, t);
+    if (kafka === undefined) return;
     const job = `downscale-${randomBytes(4).toString('hex')}`;
     const topic = `${job}-out`;
     await createTopic(kafka, topic, 2);

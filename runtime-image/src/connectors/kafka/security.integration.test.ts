@@ -10,7 +10,7 @@ import { createTopic, kafkaClient, kafkaForTests, type Availability, type KafkaB
 import { Partitioners } from 'kafkajs';
 import { compilePipeline } from '../../pipeline/compile.ts';
 import { startJob } from '../../runtime/executor.ts';
-import { readTopic } from '../../testing/kafka.ts';
+import { readTopic, brokerOrSkip } from '../../testing/kafka.ts';
 
 describe('Kafka over SASL (real broker)', () => {
   let broker: Availability<KafkaBroker>;
@@ -46,11 +46,8 @@ describe('Kafka over SASL (real broker)', () => {
       `${mechanism}: a pipeline reads and writes exactly once with the credentials from WEIR_KAFKA_USERNAME / WEIR_KAFKA_PASSWORD; a wrong password is refused`,
       { timeout: 180_000 },
       async (t) => {
-        if (!broker.available) {
-          t.skip(broker.reason);
-          return;
-        }
-        const kafka = broker.component;
+        const kafka = brokerOrSkip(broker, t);
+        if (kafka === undefined) return;
         const sasl = kafka.sasl;
         if (sasl === undefined) {
           assert.notEqual(process.env.CI, 'true', `the ${kafka.provider} broker has no SASL listener`);

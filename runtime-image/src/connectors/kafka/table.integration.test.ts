@@ -9,7 +9,7 @@ import { createTopic, kafkaClient, kafkaForTests, waitFor, type Availability, ty
 import { Partitioners, type Producer } from 'kafkajs';
 import { compilePipeline } from '../../pipeline/compile.ts';
 import { startJob, type Job } from '../../runtime/executor.ts';
-import { readTopic } from '../../testing/kafka.ts';
+import { readTopic, brokerOrSkip } from '../../testing/kafka.ts';
 
 interface Enriched {
   id: string;
@@ -35,11 +35,8 @@ describe('tables (real broker)', () => {
     'a lookup join sees the current row: after updates and deletes, and across a restore',
     { timeout: 240_000 },
     async (t) => {
-      if (!broker.available) {
-        t.skip(broker.reason);
-        return;
-      }
-      const kafka = broker.component;
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
       const tag = randomBytes(4).toString('hex');
       const [stream, table, output] = [`tbl-ads-${tag}`, `tbl-campaigns-${tag}`, `tbl-out-${tag}`];
       await createTopic(kafka, stream, 2);
