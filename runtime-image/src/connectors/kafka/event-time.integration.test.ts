@@ -36,6 +36,9 @@ describe('event time across Kafka (real broker)', () => {
   ): Promise<void> {
     const producer = kafkaClient(kafka, 'weir-event-time').producer({
       createPartitioner: Partitioners.DefaultPartitioner,
+      // Idempotent: a retried send never duplicates test input.
+      idempotent: true,
+      maxInFlightRequests: 1,
     });
     await producer.connect();
     for (let i = 0; i < messages.length; i += 5000)

@@ -142,6 +142,9 @@ describe('Kafka connectors (real broker)', () => {
       await createTopic(kafka, dlq, 1);
       const producer = kafkaClient(kafka, 'weir-eos-input').producer({
         createPartitioner: Partitioners.DefaultPartitioner,
+        // Idempotent: a retried send never duplicates test input.
+        idempotent: true,
+        maxInFlightRequests: 1,
       });
       await producer.connect();
       const base = await mkdtemp(join(tmpdir(), 'weir-kafka-eos-'));
@@ -369,6 +372,9 @@ describe('Kafka connectors (real broker)', () => {
       // And a read_committed reader sees none of it.
       const producer = kafkaClient(kafka, 'weir-downscale-end').producer({
         createPartitioner: Partitioners.DefaultPartitioner,
+        // Idempotent: a retried send never duplicates test input.
+        idempotent: true,
+        maxInFlightRequests: 1,
       });
       await producer.connect();
       await producer.send({

@@ -60,6 +60,9 @@ describe('Kafka over SASL (real broker)', () => {
         await createTopic(kafka, output, 1);
         const producer = kafkaClient(kafka, 'weir-sasl').producer({
           createPartitioner: Partitioners.DefaultPartitioner,
+          // Idempotent: a retried send never duplicates test input.
+          idempotent: true,
+          maxInFlightRequests: 1,
         });
         await producer.connect();
         await producer.send({

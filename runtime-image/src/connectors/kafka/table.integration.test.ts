@@ -44,6 +44,9 @@ describe('tables (real broker)', () => {
       await createTopic(kafka, output, 1);
       const producer: Producer = kafkaClient(kafka, 'weir-table').producer({
         createPartitioner: Partitioners.DefaultPartitioner,
+        // Idempotent: a retried send never duplicates test input.
+        idempotent: true,
+        maxInFlightRequests: 1,
       });
       await producer.connect();
       const row = (campaign: string, name: string | null): Promise<unknown> =>
