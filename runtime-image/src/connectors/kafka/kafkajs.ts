@@ -56,11 +56,23 @@ function isConcurrentTransactions(err: unknown): boolean {
  * answers it while it finishes the previous commit or abort. Retry with backoff, bounded.
  */
 async function retryConcurrent<T>(what: string, f: () => Promise<T>): Promise<T> {
+  return retryWhile(isConcurrentTransactions, what, f);
+}
+
+/**
+ * kafkajs' admin does not retry what the broker says is retriable either, e.g. NOT_COORDINATOR
+ * while a freshly started broker still loads its group metadata: retry with backoff, bounded.
+ */
+function retryRetriable<T>(what: string, f: () => Promise<T>): Promise<T> {
+  return retryWhile((err) => (err as { retriable?: unknown } | undefined)?.retriable === true, what, f);
+}
+
+async function retryWhile<T>(retry: (err: unknown) => boolean, what: string, f: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await f();
     } catch (err) {
-      if (!isConcurrentTransactions(err) || attempt >= 40) throw err;
+      if (!retry(err) || attempt >= 40) throw err;
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** Math.min(attempt, 5), 1000)));
     }
   }
@@ -269,13 +281,11 @@ function toTopicMessages(records: readonly OutgoingRecord[]): {
 
 /** The KafkaPort on kafkajs 2.2. */
 export class KafkajsPort implements KafkaPort {
-  readonly #connection: KafkaConnection;
   readonly #kafka: InstanceType<typeof Kafka>;
   #admin: Promise<Admin> | undefined;
   readonly #closables: { close(): Promise<void> }[] = [];
 
   constructor(connection: KafkaConnection, clientId = 'weir') {
-    this.#connection = connection;
     this.#kafka = new Kafka(kafkaConfig(connection, clientId));
   }
 
@@ -323,7 +333,7 @@ export class KafkajsPort implements KafkaPort {
     partition: number,
   ): Promise<{ offset: number; metadata: string } | undefined> {
     const admin = await this.#adminClient();
-    const res = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const res = await retryRetriable('marker', () => admin.fetchOffsets({ groupId: group, topics: [topic] }));
     const p = res.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition);
     if (p === undefined || Number(p.offset) < 0) return undefined;
     return { offset: Number(p.offset), metadata: p.metadata ?? '' };
@@ -441,9 +451,5 @@ export class KafkajsPort implements KafkaPort {
     await Promise.allSettled(all.map((c) => c.close()));
     if (this.#admin !== undefined) await (await this.#admin).disconnect();
     this.#admin = undefined;
-  }
-
-  get connection(): KafkaConnection {
-    return this.#connection;
   }
 }
