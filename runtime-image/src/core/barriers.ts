@@ -28,6 +28,11 @@ export class BarrierAligner {
     return true;
   }
 
+  /** A checkpoint is part-way: some channel delivered its barrier, not all have. */
+  get aligning(): boolean {
+    return this.#epoch !== undefined;
+  }
+
   isBlocked(channel: number): boolean {
     return this.#arrived.has(channel);
   }

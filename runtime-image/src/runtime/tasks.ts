@@ -304,7 +304,7 @@ export class TaskGraph {
         for (const t of rt.tasks) await this.send(t, { kind: 'barrier', epoch, savepoint });
       }
       for (const t of this.tasks) {
-        if (t.aligner?.isBlocked(0) === true)
+        if (t.aligner?.aligning === true)
           throw new Error(`task ${t.node.node.id}#${t.index} never aligned epoch ${epoch}`);
       }
     } finally {

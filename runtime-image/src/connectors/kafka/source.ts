@@ -238,11 +238,9 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
               }));
         for (const x of offsets) fallback.set(x.partition, x.offset);
       }
-      const starts: (PartitionStart & {
-        eventTime?: { producers: number; watermarks: [number, number][] } | undefined;
-      })[] = mine.map((p) => {
+      const starts: SplitStart[] = mine.map((p) => {
         const saved = ctx.restored.get(splitId(o.topic, p)) as
-          { offset?: number; eventTime?: { producers: number; watermarks: [number, number][] } } | undefined;
+          Partial<Omit<SplitStart, 'topic' | 'partition'>> | undefined;
         return {
           topic: o.topic,
           partition: p,

@@ -66,7 +66,6 @@ export class KafkaWriteScope {
   #recovered: Promise<{ committedEpoch: number | undefined }> | undefined;
   #pending: OutgoingRecord[] = [];
   #inFlight: Promise<void> = Promise.resolve();
-  #committedEpoch: number | undefined;
   #markerTopic: string | undefined;
   #job = '';
   #worker = 0;
@@ -126,8 +125,7 @@ export class KafkaWriteScope {
       const m = await port.readMarker(markerGroupFor(job, worker), topic, 0);
       const epoch = m === undefined ? undefined : parseMarker(m.metadata)?.epoch;
       // No marker yet: nothing was ever committed; epoch 0 says so (a pending snapshot is then discarded).
-      this.#committedEpoch = epoch ?? 0;
-      return { committedEpoch: this.#committedEpoch };
+      return { committedEpoch: epoch ?? 0 };
     })();
     return this.#recovered;
   }
@@ -196,7 +194,6 @@ export class KafkaWriteScope {
       },
       offsets,
     );
-    this.#committedEpoch = epoch;
   }
 
   async abort(): Promise<void> {
