@@ -1,5 +1,5 @@
 // The operator's narrow ports to the outside world; k8s/ and runtime/ implement them.
-import type { KubeObject } from './act/manifests.ts';
+import type { KubeObject } from './names.ts';
 import type { StreamApplication, StreamApplicationStatus } from './model.ts';
 
 export interface Workloads {

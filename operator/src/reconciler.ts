@@ -1,6 +1,6 @@
 // One reconcile pass: observe → decide → record (status first: a write-ahead log) → act.
 import { act } from './act/act.ts';
-import { FINALIZER, selectorLabels, selectorString } from './act/manifests.ts';
+import { FINALIZER, selectorLabels, selectorString } from './names.ts';
 import { currentPhase, decide } from './decide/decide.ts';
 import { defaultTuning, type Decision, type Phase, type Tuning } from './decide/types.ts';
 import {

@@ -5,7 +5,8 @@ import type { Action } from '../decide/types.ts';
 import type { StreamApplication } from '../model.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef, RuntimePort } from '../runtime/client.ts';
-import { appManifests, compatibilityCheckManifests, FINALIZER, tokenSecret, type AppIdentity } from './manifests.ts';
+import { FINALIZER } from '../names.ts';
+import { appManifests, compatibilityCheckManifests, tokenSecret, type AppIdentity } from './manifests.ts';
 
 export interface ActPorts {
   kube: KubePort;

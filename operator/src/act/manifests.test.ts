@@ -2,15 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { spec } from '../testing/fixtures.ts';
 import {
-  appManifests,
   CHECK_EXIT,
-  compatibilityCheckManifests,
   compatibilityCheckName,
   RESTORE_ANNOTATION,
   SPEC_HASH_ANNOTATION,
-  tokenSecret,
   type KubeObject,
-} from './manifests.ts';
+} from '../names.ts';
+import { appManifests, compatibilityCheckManifests, tokenSecret } from './manifests.ts';
 
 const id = { name: 'orders', namespace: 'shop', uid: 'u-1' };
 const byKind = (objs: KubeObject[], kind: string) => objs.filter((o) => o.kind === kind);

@@ -1,6 +1,7 @@
 // The StreamApplication API: one source of truth. The CRD (crds/), the TypeScript types and the
 // in-code validation are all derived from the schemas below.
 import { Type, type SchemaOptions, type TSchema } from '@sinclair/typebox';
+import { JobState, SavepointTrigger } from '@weir/runtime/api';
 
 export const GROUP = 'weir.dev';
 export const VERSION = 'v1alpha1';
@@ -441,8 +442,8 @@ export const ConditionSchema = Type.Object(
 );
 
 /** What the runtime reports a job as (its control API's JobSummary.state). */
-export const JOB_STATES = ['CREATED', 'RUNNING', 'RESTARTING', 'FAILED', 'STOPPED', 'CANCELED'] as const;
-export const SAVEPOINT_TRIGGERS = ['manual', 'periodic', 'upgrade', 'rescale', 'suspend', 'delete'] as const;
+export const JOB_STATES = JobState;
+export const SAVEPOINT_TRIGGERS = SavepointTrigger;
 export const OPERATION_TYPES = [
   'deploy',
   'upgrade',

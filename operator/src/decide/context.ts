@@ -1,4 +1,5 @@
 // Shared, pure helpers the phase functions decide with.
+import { SavepointTrigger as TRIGGERS } from '@weir/runtime/api';
 import type {
   OperationRecord,
   OperationType,
@@ -163,8 +164,8 @@ export function lastUpgradeLike(status: StreamApplicationStatus): OperationRecor
 // ---- savepoints ----
 
 export function asTrigger(v: string): SavepointTrigger {
-  const known: readonly string[] = ['manual', 'periodic', 'upgrade', 'rescale', 'suspend', 'delete'];
-  if (!known.includes(v)) throw new Error(`status.pendingSavepoint.trigger: unknown trigger ${JSON.stringify(v)}`);
+  if (!(TRIGGERS as readonly string[]).includes(v))
+    throw new Error(`status.pendingSavepoint.trigger: unknown trigger ${JSON.stringify(v)}`);
   return v as SavepointTrigger;
 }
 

@@ -5,7 +5,7 @@ import { applyStatusPatch } from '../status/patch.ts';
 import { input, runtime, spec, T0 } from '../testing/fixtures.ts';
 import { decide } from './decide.ts';
 import { deploymentHash } from './spec-diff.ts';
-import { transitions } from './transitions.ts';
+import { assertTransition, transitions } from './transitions.ts';
 import { Phase, type Action, type CompatibilityCheckJob, type Decision, type Observed } from './types.ts';
 
 const exercised = new Set<string>();
@@ -865,7 +865,14 @@ describe('decide: the transition table', () => {
     const bad = settled(Phase.Suspended);
     // A corrupted status cannot make decide jump: Suspended has no edge to Upgrading.
     assert.ok(!transitions.Suspended.includes(Phase.Upgrading));
-    assert.doesNotThrow(() => decide(input({ status: bad, observed: { workloads: gone } })));
+    assert.throws(
+      () => assertTransition(Phase.Suspended, Phase.Upgrading),
+      /illegal phase transition Suspended → Upgrading/,
+    );
+    assert.doesNotThrow(() => assertTransition(Phase.Suspended, Phase.Suspended));
+    // decide itself stays on the table's edges for that status.
+    const d = decide(input({ status: bad, observed: { workloads: gone } }));
+    assert.ok(d.phase === Phase.Suspended || transitions.Suspended.includes(d.phase));
   });
   it('every edge of the table is exercised by the tests above', () => {
     const missing: string[] = [];

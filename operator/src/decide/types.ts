@@ -1,5 +1,6 @@
 import type { OperationRecord, SavepointTrigger, StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
-import type { CompatibilityResult, RuntimeView, SavepointStatus } from '../runtime/types.ts';
+import type { CompatibilityResult, SavepointStatus } from '@weir/runtime/api';
+import type { RuntimeView } from '../runtime/client.ts';
 
 export const Phase = {
   Pending: 'Pending',

@@ -15,7 +15,7 @@ import {
   type V1Pod,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { FIELD_MANAGER } from '../act/manifests.ts';
+import { FIELD_MANAGER } from '../names.ts';
 import { GROUP, PLURAL, VERSION } from '../model.ts';
 
 /**

@@ -13,14 +13,7 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import {
-  checkLabels,
-  FIELD_MANAGER,
-  names,
-  selectorString,
-  SPEC_HASH_ANNOTATION,
-  type KubeObject,
-} from '../act/manifests.ts';
+import { checkLabels, FIELD_MANAGER, names, selectorString, SPEC_HASH_ANNOTATION, type KubeObject } from '../names.ts';
 import { GROUP, PLURAL, VERSION, type StreamApplication, type StreamApplicationStatus } from '../model.ts';
 import type { CheckJobState, KubePort, Workloads } from '../ports.ts';
 import type { WorkloadCaches } from './informers.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { kubernetesForTests } from '@weir/e2e';
-import { FINALIZER } from '../act/manifests.ts';
+import { FINALIZER } from '../names.ts';
 import { Phase } from '../decide/types.ts';
 import type { StreamApplication } from '../model.ts';
 import { OperatorHarness, pollFor, testSpec } from './testing/harness.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, BatchV1Api, type V1Job } from '@kubernetes/client-node';
 import { kubernetesForTests } from '@weir/e2e';
-import { names } from '../act/manifests.ts';
+import { names } from '../names.ts';
 import type { StreamApplication } from '../model.ts';
 import type { Controller } from './controller.ts';
 import { OperatorHarness, pollFor, testSpec } from './testing/harness.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubernetesForTests } from '@weir/e2e';
 import type { StreamApplication } from '../model.ts';
-import type { SavepointRequest } from '../runtime/types.ts';
+import type { SavepointRequest } from '@weir/runtime/api';
 import { OperatorHarness, testSpec } from './testing/harness.ts';
 
 const cluster = await kubernetesForTests();

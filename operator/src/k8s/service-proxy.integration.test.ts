@@ -21,7 +21,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { availableForTests, kubernetesForTests } from '@weir/e2e';
-import { names, RUNTIME_API_PORT } from '../act/manifests.ts';
+import { names, RUNTIME_API_PORT } from '../names.ts';
 import { RuntimeApiError, RuntimeClient, type AppRef } from '../runtime/client.ts';
 import { startFakeRuntime, type FakeRuntime } from '../runtime/testing/fake-runtime.ts';
 import { operatorRules } from './rbac.ts';

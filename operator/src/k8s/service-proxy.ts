@@ -3,7 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { names, RUNTIME_API_PORT } from '../act/manifests.ts';
+import { names, RUNTIME_API_PORT } from '../names.ts';
 import type { AppRef, HttpResponse, RuntimeTransport } from '../runtime/client.ts';
 
 export function serviceProxyUrl(server: string, app: AppRef, path: string): string {

@@ -1,6 +1,6 @@
 // What a pre-flight check Job says, read from its conditions and its pod's termination message
 // (where `weir savepoint check --report /dev/termination-log` writes the verdict). Pure.
-import { CHECK_ATTEMPT_LABEL, CHECK_EXIT, CHECK_SPEC_HASH_LABEL } from '../act/manifests.ts';
+import { CHECK_ATTEMPT_LABEL, CHECK_EXIT, CHECK_SPEC_HASH_LABEL } from '../names.ts';
 import type { CompatibilityCheckJob } from '../decide/types.ts';
 import type { CheckJobState } from '../ports.ts';
 

@@ -5,7 +5,7 @@ import type { DecideInput, Observed } from '../decide/types.ts';
 import type { StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef, RuntimePort } from '../runtime/client.ts';
-import type { CompatibilityResult, SavepointStatus } from '../runtime/types.ts';
+import type { CompatibilityResult, SavepointStatus } from '@weir/runtime/api';
 import { checkJobOutcome } from './compatibility-job.ts';
 
 export interface ObservePorts {

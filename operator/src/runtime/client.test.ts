@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { fetchTransport, RuntimeClient, type AppRef } from './client.ts';
-import { inlineRefs, runtimeApiDocument } from './openapi.ts';
+import { inlineRefs, runtimeApiDocument } from '@weir/runtime/api';
 import type { FakeRuntime } from './testing/fake-runtime.ts';
 import { startFakeRuntime } from './testing/fake-runtime.ts';
 

@@ -5,10 +5,16 @@ import type {
   CompatibilityResult,
   EventTimeSummary,
   JobSummary,
-  RuntimeView,
   SavepointRequest,
   SavepointStatus,
-} from './types.ts';
+} from '@weir/runtime/api';
+
+/** Everything the operator reads from a running job in one observation. */
+export interface RuntimeView {
+  job: JobSummary;
+  checkpoints: CheckpointSummary;
+  eventTime: EventTimeSummary;
+}
 
 export interface AppRef {
   namespace: string;

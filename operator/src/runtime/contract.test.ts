@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CRD_FILE, JOB_STATES, SAVEPOINT_TRIGGERS } from '../api/index.ts';
-import { runtimeApiDocument } from './openapi.ts';
-import { JobState, SavepointState, SavepointTrigger } from './types.ts';
+import { runtimeApiDocument } from '@weir/runtime/api';
+import { JobState, SavepointState, SavepointTrigger } from '@weir/runtime/api';
 
 interface Schema {
   enum?: string[];

@@ -1,4 +1,4 @@
-import { names } from '../act/manifests.ts';
+import { names } from '../names.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef } from './client.ts';
 

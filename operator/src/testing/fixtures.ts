@@ -1,7 +1,7 @@
 // Builders for tests: a valid spec, an observed world, a decide input.
 import { defaultTuning, type DecideInput, type Observed } from '../decide/types.ts';
 import type { StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
-import type { RuntimeView } from '../runtime/types.ts';
+import type { RuntimeView } from '../runtime/client.ts';
 import { loadValidationCases } from '../api/testdata/cases.ts';
 import { formatErrors, validateStreamApplication } from '../model.ts';
 

@@ -13,7 +13,7 @@ import {
   type V1Pod,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { CHECK_COMPONENT, CHECK_EXIT, names, RESTORE_ANNOTATION, SPEC_HASH_ANNOTATION } from '../../act/manifests.ts';
+import { CHECK_COMPONENT, CHECK_EXIT, names, RESTORE_ANNOTATION, SPEC_HASH_ANNOTATION } from '../../names.ts';
 import type { FakeRuntime } from '../../runtime/testing/fake-runtime.ts';
 
 export class PodSimulator {

@@ -3,7 +3,7 @@
 // per app, with failure switches to drive the operator down every edge of the lifecycle.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AppRef } from '../client.ts';
-import { inlineRefs, routePath, runtimeApiDocument } from '../openapi.ts';
+import { inlineRefs, routePath, runtimeApiDocument } from '@weir/runtime/api';
 import type {
   CheckpointSummary,
   CompatibilityRequest,
@@ -12,7 +12,7 @@ import type {
   JobSummary,
   SavepointRequest,
   SavepointStatus,
-} from '../types.ts';
+} from '@weir/runtime/api';
 
 export interface Faults {
   /**

@@ -1,4 +1,5 @@
-// Types of the runtime's control API, mirroring runtime/openapi.yaml (the contract the runtime serves).
+// Types of the runtime's control API, mirroring openapi.yaml next to this file: the contract the
+// runtime's coordinator serves and the operator's RuntimeClient calls.
 
 export const JobState = ['CREATED', 'RUNNING', 'RESTARTING', 'FAILED', 'STOPPED', 'CANCELED'] as const;
 export type JobState = (typeof JobState)[number];
@@ -64,11 +65,4 @@ export interface CompatibilityRequest {
 export interface CompatibilityResult {
   compatible: boolean;
   problems: string[];
-}
-
-/** Everything the operator reads from a running job in one observation. */
-export interface RuntimeView {
-  job: JobSummary;
-  checkpoints: CheckpointSummary;
-  eventTime: EventTimeSummary;
 }

@@ -14,7 +14,7 @@ export interface OpenApiDocument {
 
 let cached: OpenApiDocument | undefined;
 
-/** The runtime control API the operator relies on (openapi.yaml next to this file). */
+/** The runtime control API (openapi.yaml next to this file): what the coordinator serves and the operator calls. */
 export function runtimeApiDocument(): OpenApiDocument {
   cached ??= parse(readFileSync(new URL('./openapi.yaml', import.meta.url), 'utf8')) as OpenApiDocument;
   return cached;
