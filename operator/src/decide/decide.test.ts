@@ -865,11 +865,12 @@ describe('decide: the transition table', () => {
     const bad = settled(Phase.Suspended);
     // A corrupted status cannot make decide jump: Suspended has no edge to Upgrading.
     assert.ok(!transitions.Suspended.includes(Phase.Upgrading));
-    assert.throws(
-      () => assertTransition(Phase.Suspended, Phase.Upgrading),
-      /illegal phase transition Suspended → Upgrading/,
-    );
-    assert.doesNotThrow(() => assertTransition(Phase.Suspended, Phase.Suspended));
+    assert.throws(() => {
+      assertTransition(Phase.Suspended, Phase.Upgrading);
+    }, /illegal phase transition Suspended → Upgrading/);
+    assert.doesNotThrow(() => {
+      assertTransition(Phase.Suspended, Phase.Suspended);
+    });
     // decide itself stays on the table's edges for that status.
     const d = decide(input({ status: bad, observed: { workloads: gone } }));
     assert.ok(d.phase === Phase.Suspended || transitions.Suspended.includes(d.phase));

@@ -36,9 +36,11 @@ describe('runtime client against the fake runtime (the OpenAPI contract)', () =>
   });
   after(() => fake.close());
 
-  it('the fake serves exactly the operations of the document', () => {
+  it('the fake serves exactly the operations of the document that the operator calls (tag operator)', () => {
     const documented = Object.values(runtimeApiDocument().paths).flatMap((m) =>
-      Object.values(m).map((o) => o.operationId),
+      Object.values(m)
+        .filter((o) => o.tags?.includes('operator') === true)
+        .map((o) => o.operationId),
     );
     assert.deepEqual([...fake.operationIds].sort(), documented.sort());
   });

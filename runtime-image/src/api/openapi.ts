@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 
 export interface OpenApiOperation {
   operationId: string;
+  tags?: string[];
   requestBody?: { content: { 'application/json': { schema: unknown } } };
   responses: Record<string, { content?: { 'application/json': { schema: unknown } } } | { $ref: string }>;
 }

@@ -9,6 +9,7 @@ import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.ts';
 import { formatPipelineErrors, parsePipelineYaml } from '../pipeline/validate.ts';
 import { startJob, type Job, type JobMetrics } from '../runtime/executor.ts';
 import { completedCheckpoints } from '../snapshot/format.ts';
+import { runCoordinator, runWorker } from '../service/main.ts';
 import { savepointCheck } from './savepoint-check.ts';
 
 const USAGE = `usage:
@@ -16,6 +17,8 @@ const USAGE = `usage:
                            [--parallelism <n>] [--checkpoint-dir <dir>] [--savepoint-dir <dir>] [--quiet]
   weir validate <pipeline.yaml>
   weir savepoint check <pipeline.yaml> <savepoint-dir> [--allow-non-restored-state] [--report <file>]
+  weir coordinator | weir worker        (in the operator's pods: configured by WEIR_CONFIG, WEIR_POD_NAME,
+                                         WEIR_RUNTIME_TOKEN, WEIR_ENTRYPOINT and the Kafka credentials)
 
 run: live progress goes to stderr, sink output (console sink) to stdout.
      SIGTERM / Ctrl-C stops gracefully (final checkpoint; --resume continues from it); a second Ctrl-C cancels.
@@ -173,6 +176,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'run') return await run(rest);
     if (cmd === 'validate') return await validate(rest);
+    if (cmd === 'coordinator') return await runCoordinator();
+    if (cmd === 'worker') return await runWorker();
     if (cmd === 'savepoint' && rest[0] === 'check')
       return await savepointCheck(rest.slice(1), {
         stdout: (t) => process.stdout.write(t),

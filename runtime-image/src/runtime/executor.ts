@@ -24,12 +24,13 @@ import {
   type JobMetrics,
   type JobOptions,
   type JobResult,
+  type SampledRecord,
   type SavepointRequest,
 } from './job.ts';
 import type { OperatorCounters } from './operator.ts';
 import { planRestore, restoredWorkerCount } from './restore.ts';
 import { SourceDriver } from './sources.ts';
-import { TaskGraph } from './tasks.ts';
+import { PREVIEW_SAMPLE, TaskGraph } from './tasks.ts';
 
 export * from './job.ts';
 
@@ -396,6 +397,28 @@ class Executor {
         return self.#state;
       },
       metrics: () => this.metrics(),
+      operators: () =>
+        this.#tasks.nodes.map((rt) => ({
+          operatorId: rt.node.id,
+          kind: rt.node.kind,
+          recordsIn: rt.recordsIn,
+          recordsOut: rt.recordsOut,
+          watermark: Math.min(...rt.tasks.map((t) => t.wm)),
+        })),
+      splits: () => this.#sources.splitStates(),
+      preview: (ids) => {
+        const out = new Map<string, SampledRecord[]>();
+        for (const rt of this.#tasks.nodes) {
+          const wanted = ids.includes(rt.node.id);
+          if (rt.sample !== undefined && rt.sample.length > 0)
+            out.set(
+              rt.node.id,
+              rt.sample.slice(-PREVIEW_SAMPLE).map((r) => ({ value: r.value, ts: r.ts })),
+            );
+          rt.sample = wanted ? [] : undefined;
+        }
+        return out;
+      },
       triggerCheckpoint: () => request<CheckpointInfo>((resolve, reject) => ({ kind: 'checkpoint', resolve, reject })),
       triggerSavepoint: (req = {}) =>
         request<CheckpointInfo>((resolve, reject) => ({ kind: 'savepoint', req, resolve, reject })),

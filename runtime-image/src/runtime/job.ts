@@ -97,11 +97,40 @@ export interface JobResult {
   readonly savepoint?: CheckpointInfo | undefined;
 }
 
+/** One operator of the job, over its instances in this process. */
+export interface OperatorStats {
+  readonly operatorId: string;
+  readonly kind: string;
+  readonly recordsIn: number;
+  readonly recordsOut: number;
+  /** Input watermark (the minimum over its instances). */
+  readonly watermark: number;
+}
+
+export interface SplitStats {
+  readonly operatorId: string;
+  readonly split: string;
+  readonly watermark: number;
+  readonly paused: boolean;
+}
+
+export interface SampledRecord {
+  readonly value: unknown;
+  readonly ts: number;
+}
+
 /** The handle a CLI or the control API drives a job through. */
 export interface Job {
   readonly name: string;
   readonly state: JobState;
   metrics(): JobMetrics;
+  operators(): OperatorStats[];
+  splits(): SplitStats[];
+  /**
+   * The live preview: samples exactly these operators' input from now on, and hands over (and
+   * forgets) what was sampled since the last call.
+   */
+  preview(operatorIds: readonly string[]): Map<string, SampledRecord[]>;
   triggerCheckpoint(): Promise<CheckpointInfo>;
   triggerSavepoint(request?: SavepointRequest): Promise<CheckpointInfo>;
   /** Stop gracefully: a final checkpoint (so a restart resumes exactly), then stop without draining. */

@@ -4,7 +4,7 @@ import { must } from '../core/must.ts';
 import { MAX_WATERMARK, MIN_WATERMARK, SplitWatermarks, WatermarkTracker, splitsAhead } from '../core/watermarks.ts';
 import type { OperatorSnapshot, SnapshotManifest } from '../snapshot/format.ts';
 import type { Rec } from './operator.ts';
-import type { NodeRuntime, TaskGraph } from './tasks.ts';
+import { sampleInto, type NodeRuntime, type TaskGraph } from './tasks.ts';
 
 interface SplitRuntime {
   readonly source: NodeRuntime;
@@ -90,6 +90,16 @@ export class SourceDriver {
 
   get splitsPaused(): number {
     return this.#splits.filter((s) => s.paused).length;
+  }
+
+  /** Each split's event time and whether alignment holds it back (for the control API). */
+  splitStates(): { operatorId: string; split: string; watermark: number; paused: boolean }[] {
+    return this.#splits.map((s) => ({
+      operatorId: s.source.node.id,
+      split: s.split.id,
+      watermark: s.watermarks.current(),
+      paused: s.paused,
+    }));
   }
 
   backlog(): number | undefined {
@@ -201,6 +211,8 @@ export class SourceDriver {
         if (batch.length > 0) {
           if (s.split.watermarksInBand === true) s.watermarks.onActivity(now);
           else s.watermarks.onEvent(maxTs, now);
+          s.source.recordsIn += batch.length;
+          if (s.source.sample !== undefined) sampleInto(s.source.sample, batch);
           await tasks.send(must(s.source.tasks[0], 'source task'), { kind: 'data', batch });
         }
       }

@@ -51,6 +51,21 @@ export interface NodeRuntime {
   readonly keyed: boolean;
   readonly tasks: Task[];
   readonly outputs: Map<string, NodeRuntime[]>;
+  /** Records into and out of the operator (all its instances) since the job started. */
+  recordsIn: number;
+  recordsOut: number;
+  /** The live preview's sample of its input, when someone looks (the newest `PREVIEW_SAMPLE` records). */
+  sample: Rec[] | undefined;
+}
+
+/** Records an operator's live preview keeps between two reads. */
+export const PREVIEW_SAMPLE = 100;
+
+/** Keeps the newest records of a batch: copies at most PREVIEW_SAMPLE references per batch. */
+export function sampleInto(sample: Rec[], batch: readonly Rec[]): void {
+  const from = Math.max(0, batch.length - PREVIEW_SAMPLE);
+  for (const r of batch.slice(from)) sample.push(r);
+  if (sample.length > 2 * PREVIEW_SAMPLE) sample.splice(0, sample.length - PREVIEW_SAMPLE);
 }
 
 /** Per-record failures of an operator go to the graph's dead letters, when it has some. */
@@ -119,7 +134,15 @@ export class TaskGraph {
     this.#o = options;
     const byId = new Map<string, NodeRuntime>();
     for (const node of topologicalOrder(graph.nodes)) {
-      const rt: NodeRuntime = { node, keyed: KEYED_KINDS.has(node.kind), tasks: [], outputs: new Map() };
+      const rt: NodeRuntime = {
+        node,
+        keyed: KEYED_KINDS.has(node.kind),
+        tasks: [],
+        outputs: new Map(),
+        recordsIn: 0,
+        recordsOut: 0,
+        sample: undefined,
+      };
       byId.set(node.id, rt);
       this.nodes.push(rt);
       for (const e of node.inputs) {
@@ -193,6 +216,7 @@ export class TaskGraph {
 
   #outputFor(rt: NodeRuntime): Output {
     const send = (port: string, batch: Rec[]): MaybePromise => {
+      rt.recordsOut += batch.length;
       const targets = rt.outputs.get(port);
       if (targets === undefined) return undefined;
       let pending: Promise<void> | undefined;
@@ -208,6 +232,8 @@ export class TaskGraph {
 
   /** Routes a batch to a node: keyed nodes get the records of their key-group range. */
   #deliver(rt: NodeRuntime, batch: Rec[]): MaybePromise {
+    rt.recordsIn += batch.length;
+    if (rt.sample !== undefined) sampleInto(rt.sample, batch);
     if (rt.node.kind === 'sink') this.#o.onSinkRecords(batch.length);
     const only = rt.tasks.length === 1 ? rt.tasks[0] : undefined;
     if (only !== undefined) return this.send(only, { kind: 'data', batch });

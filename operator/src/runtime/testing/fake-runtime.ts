@@ -1,5 +1,6 @@
-// A fake of the runtime control API for tests only: serves exactly the operations of
-// ../openapi.yaml (routes and schemas are generated from it) for many apps at once, one base URL
+// A fake of the runtime control API for tests only: serves exactly the operations of the
+// runtime's openapi.yaml that the operator calls (tagged `operator`; routes and schemas are
+// generated from it) for many apps at once, one base URL
 // per app, with failure switches to drive the operator down every edge of the lifecycle.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AppRef } from '../client.ts';
@@ -196,10 +197,10 @@ export class FakeRuntime {
     return {
       health: () => ({ status: 'ok' }),
       getJob: (app, job) => this.#jobSummary(app, this.#need(job)),
-      cancelJob: (app, job) => {
+      cancelJob: (app, job, _req, reply) => {
         const j = this.#need(job);
         j.stopped = 'CANCELED';
-        return this.#jobSummary(app, j);
+        return reply.code(202).send(this.#jobSummary(app, j));
       },
       getCheckpoints: (app, job) => this.#checkpoints(app, this.#need(job)),
       getEventTime: (app, job) => this.#eventTime(app, this.#need(job)),
@@ -252,6 +253,7 @@ export class FakeRuntime {
     const handlers = this.#handlers();
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
+        if (op.tags?.includes('operator') !== true) continue;
         const handler = handlers[op.operationId];
         if (handler === undefined) throw new Error(`fake runtime: no handler for ${op.operationId}`);
         const response: Record<string, unknown> = {};
