@@ -207,6 +207,8 @@ export interface WorkerReport {
   /** In-process restarts of the worker's job. */
   restarts: number;
   failure?: string;
+  /** Stopped for a savepoint that does not end the job (or restarting after it): not a failure. */
+  pausedFor?: string;
   metrics: WorkerMetrics;
   savepoints: WorkerSavepointReport[];
   /** Sampled records by operator id (only operators the coordinator asked to preview). */

@@ -172,7 +172,8 @@ export interface SinkConnector<T> {
   /** The watermark reaching the sink advanced (sinks that pass event time on, e.g. into Kafka). */
   onWatermark?(watermark: number): void | Promise<void>;
   /** Flush what was written since the last checkpoint and return what `commit` needs (the committable). */
-  preCommit(epoch: number): Promise<Json>;
+  /** `savepoint`: this epoch is a savepoint's (the job may stop after it). */
+  preCommit(epoch: number, savepoint?: boolean): Promise<Json>;
   /** Snapshot `epoch` is written: make its output visible. */
   commit(epoch: number, committable: Json): Promise<void>;
   /** Throw away writes that no checkpoint will cover (cancel, failure). */

@@ -25,8 +25,8 @@ export function sinkOperator(sink: SinkConnector<unknown>, connector: ConnectorC
     onWatermark(watermark: number) {
       return sink.onWatermark?.(watermark);
     },
-    async onCheckpoint(epoch: number): Promise<SinkState> {
-      return { epoch, committable: await sink.preCommit(epoch) };
+    async onCheckpoint(epoch: number, _out, savepoint: boolean): Promise<SinkState> {
+      return { epoch, committable: await sink.preCommit(epoch, savepoint) };
     },
     async onCheckpointComplete(epoch: number, state: unknown) {
       const s = state as SinkState;

@@ -57,7 +57,7 @@ export async function takeSnapshot(
     let n = byNode.get(id);
     if (n === undefined)
       byNode.set(id, (n = { files: [], states: new Set(), state: undefined, watermark: Number.MAX_SAFE_INTEGER }));
-    const s = await t.op.onCheckpoint?.(epoch, t.out);
+    const s = await t.op.onCheckpoint?.(epoch, t.out, kind === 'savepoint');
     if (s !== undefined) {
       opStates.set(t, s);
       n.state = s as Json;

@@ -69,7 +69,7 @@ export interface Operator {
   /** Watermark this operator may forward given its input watermark (async I/O holds it back). */
   outputWatermark?(input: number): number;
   /** Barrier reached: return the operator's non-keyed state (keyed state is snapshotted by the task). */
-  onCheckpoint?(epoch: number, out: Output): MaybePromise<unknown>;
+  onCheckpoint?(epoch: number, out: Output, savepoint: boolean): MaybePromise<unknown>;
   onCheckpointComplete?(epoch: number, state: unknown): MaybePromise;
   /** Non-keyed state from the checkpoint being restored. */
   restore?(state: unknown): MaybePromise;

@@ -102,6 +102,13 @@ export async function planRestore(
     const d = decideRestorePoint({ epoch: manifest.epoch, committed }, i > 0, sinks);
     if (d.use === 'error') throw new Error(`cannot restore ${dir}: ${d.message}`);
     if (d.use === 'newest') {
+      const ahead = sinks.find((s) => (s.committedEpoch ?? 0) > manifest.epoch);
+      if (ahead !== undefined) {
+        // Its output after this checkpoint is committed: restoring here would write it again.
+        throw new Error(
+          `cannot restore ${dir}: a sink committed epoch ${String(ahead.committedEpoch)}, after this newest checkpoint (epoch ${manifest.epoch}); the job stopped at a savepoint since: restore that savepoint`,
+        );
+      }
       return { dir, manifest, markCommitted: !committed, lastEpoch: firstEpochAfter(manifest.epoch, seen), discarded };
     }
     await removeSnapshot(dir);

@@ -399,10 +399,9 @@ export class Coordinator implements ControlPort {
     this.#trackWatermark(now);
     await this.#settleSavepoint();
     for (const [op, at] of this.#previewing) if (now - at > PREVIEW_IDLE_MS) this.#previewing.delete(op);
-    const lastStopped = this.#state.savepoints.findLast((s) => s.stop);
     return commandsFor(i, report, {
       active: this.#active(),
-      lastStopped,
+      last: this.#state.savepoints.at(-1),
       cancel: this.#state.cancelRequested,
       previewing: [...this.#previewing.keys()],
     });

@@ -17,6 +17,8 @@ export interface EntrypointContext {
   readonly config: Readonly<Record<string, unknown>>;
   /** The Kafka connection settings of the app (`spec.kafka`), when it has them. */
   readonly kafka: ConnectionSettings | undefined;
+  /** Kafka connectors built with these clients share the job's one transaction per epoch. */
+  readonly clients: KafkaClients;
 }
 
 export type Entrypoint = (ctx: EntrypointContext) => Graph | Promise<Graph>;
@@ -25,6 +27,8 @@ export interface Dataflow {
   readonly graph: Graph;
   /** From the pipeline, when it sets one (the app's spec decides otherwise). */
   readonly checkpointIntervalMs: number | undefined;
+  /** The clients its Kafka connectors use (the keyed exchange joins their transaction). */
+  readonly kafka: KafkaClients;
 }
 
 /** Kafka blocks of the pipeline that name no brokers use the app's (`spec.kafka`, in runtime.json). */
@@ -63,8 +67,9 @@ export async function loadDataflow(
     const graph = await (build as Entrypoint)({
       config: config.config,
       kafka: app === null ? undefined : { bootstrapServers: app.bootstrapServers, tls: app.tls, sasl: app.sasl },
+      clients: kafka,
     });
-    return { graph, checkpointIntervalMs: undefined };
+    return { graph, checkpointIntervalMs: undefined, kafka };
   }
   const file = source.pipelineFile;
   if (file === undefined) throw new Error('neither a pipeline file nor WEIR_ENTRYPOINT: nothing to run');
@@ -80,5 +85,5 @@ export async function loadDataflow(
   const parsed = parsePipelineYaml(text);
   if (!parsed.ok) throw new Error(formatPipelineErrors(parsed.errors, file));
   const c = compilePipeline(parsed.pipeline, { baseDir: dirname(file), kafka });
-  return { graph: c.graph, checkpointIntervalMs: c.checkpointIntervalMs };
+  return { graph: c.graph, checkpointIntervalMs: c.checkpointIntervalMs, kafka };
 }

@@ -88,9 +88,9 @@ describe('checkpoints and savepoints across workers', () => {
     ]);
     assert.deepEqual(failed, { state: 'FAILED', error: 'worker 1: disk full' });
   });
-  it('commands: the savepoint until done, then a resume for a worker stopped at a savepoint that did not stop the job', () => {
+  it('commands: the savepoint until done; a stop-with-savepoint that failed or was cancelled resumes the stopped worker', () => {
     const active: SavepointTask = { id: 's1', stop: true, dir: '/sp/s1', state: 'IN_PROGRESS' };
-    const base = { lastStopped: active, cancel: false, previewing: [] };
+    const base = { last: active, cancel: false, previewing: [] };
     assert.deepEqual(commandsFor(1, report(1), { ...base, active }).savepoint, {
       id: 's1',
       dir: '/sp/s1/w1',
@@ -99,10 +99,30 @@ describe('checkpoints and savepoints across workers', () => {
     const stopped = report(1, { state: 'STOPPED', savepoints: [{ id: 's1', state: 'COMPLETED', path: '/sp/s1/w1' }] });
     assert.equal(commandsFor(1, stopped, { ...base, active }).savepoint, undefined);
     assert.equal(commandsFor(1, stopped, { ...base, active }).resumeFrom, undefined, 'still in progress elsewhere');
-    const failed = { ...active, state: 'FAILED' as const };
-    assert.equal(commandsFor(1, stopped, { ...base, active: undefined, lastStopped: failed }).resumeFrom, '/sp/s1/w1');
+    for (const state of ['FAILED', 'CANCELED'] as const) {
+      const ended = { ...active, state };
+      assert.equal(commandsFor(1, stopped, { ...base, active: undefined, last: ended }).resumeFrom, '/sp/s1/w1');
+    }
     const done = { ...active, state: 'COMPLETED' as const };
-    assert.equal(commandsFor(1, stopped, { ...base, active: undefined, lastStopped: done }).resumeFrom, undefined);
+    assert.equal(
+      commandsFor(1, stopped, { ...base, active: undefined, last: done }).resumeFrom,
+      undefined,
+      'the job ended there',
+    );
     assert.deepEqual(commandsFor(1, report(1), { ...base, active, cancel: true }), { cancel: true, previewing: [] });
+  });
+  it('commands: a savepoint that does not end the job pauses every worker until all parts are written', () => {
+    const sp: SavepointTask = { id: 'm1', stop: false, dir: '/sp/m1', state: 'IN_PROGRESS' };
+    const paused = report(0, {
+      state: 'STOPPED',
+      pausedFor: 'm1',
+      savepoints: [{ id: 'm1', state: 'COMPLETED', path: '/sp/m1/w0' }],
+    });
+    const o = { active: sp, last: sp, cancel: false, previewing: [] };
+    assert.equal(commandsFor(0, paused, o).resumeFrom, undefined);
+    const complete = { ...sp, state: 'COMPLETED' as const };
+    assert.equal(commandsFor(0, paused, { ...o, active: undefined, last: complete }).resumeFrom, '/sp/m1/w0');
+    // The job stays RUNNING while its workers pause for it.
+    assert.equal(jobState(facts([view(paused), view(report(1))])), 'RUNNING');
   });
 });

@@ -40,7 +40,12 @@ export interface JobFacts {
 
 /** The job's state from its workers' (the contract's JobSummary.state). */
 export function jobState(f: JobFacts): JobState {
-  const states = Array.from({ length: f.parallelism }, (_, i) => workerState(f.workers[i], f.now));
+  // A worker paused for a savepoint that does not end the job is still part of a running job.
+  const states = Array.from({ length: f.parallelism }, (_, i) => {
+    const s = workerState(f.workers[i], f.now);
+    const paused = f.workers[i]?.report.pausedFor !== undefined && s !== 'LOST' && s !== 'FAILED';
+    return paused && !f.cancelRequested ? 'RUNNING' : s;
+  });
   const ended = (s: WorkerState): boolean => s === 'CANCELED' || s === 'STOPPED' || s === 'LOST' || s === 'UNKNOWN';
   if (f.cancelRequested) return states.every(ended) ? 'CANCELED' : 'RUNNING';
   if (f.stoppedWithSavepoint) return 'STOPPED';
@@ -120,16 +125,18 @@ export function partDir(dir: string, index: number): string {
 
 /**
  * What one worker should do now (level-triggered: repeated until its reports show it done).
- * A worker that stopped at its part of a savepoint that did not stop the job (it failed
- * elsewhere, or was cancelled) resumes from that part: a stop-with-savepoint that fails leaves
- * the job running.
+ * Workers stop at their part of every savepoint (that is what makes the parts one consistent
+ * cut across the exchange); they resume from it once it is complete, when the savepoint does not
+ * end the job, or once it failed or was cancelled, so that a stop-with-savepoint that fails
+ * leaves the job running.
  */
 export function commandsFor(
   index: number,
   report: WorkerReport,
   o: {
     readonly active: SavepointTask | undefined;
-    readonly lastStopped: SavepointTask | undefined;
+    /** The newest savepoint. */
+    readonly last: SavepointTask | undefined;
     readonly cancel: boolean;
     readonly previewing: readonly string[];
   },
@@ -140,10 +147,11 @@ export function commandsFor(
   if (o.active?.state === 'IN_PROGRESS' && done === undefined) {
     out.savepoint = { id: o.active.id, dir: partDir(o.active.dir, index), stop: o.active.stop };
   }
-  const last = o.lastStopped;
-  if (report.state === 'STOPPED' && (last?.state === 'FAILED' || last?.state === 'CANCELED')) {
-    const mine = report.savepoints.find((s) => s.id === last.id && s.state === 'COMPLETED');
-    if (mine?.path !== undefined) out.resumeFrom = mine.path;
+  const last = o.last;
+  if (report.state === 'STOPPED' && last !== undefined) {
+    const ended = last.state === 'FAILED' || last.state === 'CANCELED';
+    const resume = last.stop ? ended : last.state !== 'IN_PROGRESS';
+    if (resume && report.savepoints.some((s) => s.id === last.id)) out.resumeFrom = partDir(last.dir, index);
   }
   return out;
 }

@@ -1,15 +1,12 @@
 // How a worker runs and restarts its job: pure decisions.
 import { KEYED_KINDS, type Graph } from '../graph/graph.ts';
 
-/**
- * Keyed operators need every record of a key on one worker: across workers that takes the keyed
- * exchange through Kafka topics, which is not built yet; until then such jobs run as one worker.
- */
+/** Keyed operators need every record of a key on one worker: across workers that takes the exchange through Kafka. */
 export function parallelismProblem(graph: Graph, workers: number): string | undefined {
   if (workers <= 1) return undefined;
   const keyed = graph.nodes.filter((n) => KEYED_KINDS.has(n.kind)).map((n) => n.id);
   if (keyed.length === 0) return undefined;
-  return `invalid pipeline for parallelism ${workers}: keyed operators (${keyed.join(', ')}) run on one worker until the keyed exchange between workers lands; set spec.parallelism to 1`;
+  return `invalid pipeline for parallelism ${workers}: keyed operators (${keyed.join(', ')}) exchange records between workers through Kafka: set spec.kafka, or spec.parallelism 1`;
 }
 
 /** Failures a restart cannot fix: the job stays FAILED until the spec changes. */

@@ -1,26 +1,27 @@
-// A worker: runs its share of the job (source partitions p mod count, its key-group range), restarts
-// it after failures, and heartbeats to the coordinator, doing what the answers ask (savepoints,
-// cancel, resume, preview). It stays up after the job ends, so that Kubernetes does not start the
-// job again; the operator deletes its pod.
+// A worker: runs its share of the job (its source partitions and key groups) as the job's stages,
+// restarts them after failures with backoff, and heartbeats to the coordinator, doing what the
+// answers ask (savepoints, cancel, resume, preview). It stays up after the job ends, so that
+// Kubernetes does not start the job again; the operator deletes its pod.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type {
+  PreviewRecord,
   WorkerCommands,
   WorkerMetrics,
   WorkerReport,
   WorkerReportState,
   WorkerSavepointReport,
-  PreviewRecord,
 } from '../api/contract.ts';
 import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
-import { startJob, type FaultSwitches, type Job } from '../runtime/executor.ts';
+import type { FaultSwitches } from '../runtime/executor.ts';
 import { completedCheckpoints } from '../snapshot/format.ts';
-import { restorePartFor } from '../snapshot/job-snapshot.ts';
+import { readJobSavepointManifest, restorePartFor } from '../snapshot/job-snapshot.ts';
 import { deploymentCheckpointDir, type RuntimeConfig } from './config.ts';
 import type { Dataflow } from './dataflow.ts';
 import { partDir } from './job-state.ts';
+import { stagesOf, WorkerStages } from './stage-runner.ts';
 import { isPermanent, parallelismProblem, restartDelayMs } from './supervision.ts';
 
 export interface WorkerOptions {
@@ -37,29 +38,52 @@ export interface WorkerOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Written before resuming from a snapshot outside the worker's checkpoints, removed after the next checkpoint. */
+/**
+ * Where each stage restarts after it stopped at a savepoint part that did not end the job: the
+ * part is newer than its checkpoints (its transaction committed after them). Removed once every
+ * stage checkpointed again.
+ */
 const RESUME_HINT = '_resume.json';
+/** The exchange generation a deployment uses (kept for a later restore of its checkpoints). */
+const EXCHANGE_FILE = '_exchange.json';
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.tmp`, JSON.stringify(value));
+  await rename(`${path}.tmp`, path);
+}
 
 export class Worker {
   readonly #o: WorkerOptions;
   readonly #incarnation = randomUUID();
+  readonly #deploymentDir: string;
   readonly #checkpointDir: string;
   #state: WorkerReportState = 'STARTING';
   #restarts = 0;
   #failure: string | undefined;
-  #job: Job | undefined;
+  #stages: WorkerStages | undefined;
   readonly #savepoints = new Map<string, WorkerSavepointReport>();
+  #savepointAbort: { id: string; ctl: AbortController } | undefined;
+  #pausedFor: string | undefined;
   #cancel = false;
-  #resumeFrom: string | undefined;
+  #resume = false;
   #wake: (() => void) | undefined;
   #previewing: string[] = [];
   #watermarkAdvancedAt: number | undefined;
   #lastWatermark = MIN_WATERMARK;
   #stopped = false;
+  #hintActive = false;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
-    this.#checkpointDir = partDir(deploymentCheckpointDir(o.config), o.index);
+    this.#deploymentDir = deploymentCheckpointDir(o.config);
+    this.#checkpointDir = partDir(this.#deploymentDir, o.index);
   }
 
   get state(): WorkerReportState {
@@ -81,34 +105,40 @@ export class Worker {
         continue;
       }
       const startedAt = Date.now();
-      const restoreFrom = await this.#restorePoint();
       try {
-        this.#state = this.#restarts > 0 ? 'RESTARTING' : 'STARTING';
-        const flow = await this.#o.dataflow();
-        const problem = parallelismProblem(flow.graph, this.#o.config.parallelism);
-        if (problem !== undefined) throw new Error(problem);
-        this.#job = await startJob(flow.graph, {
-          parallelism: 1,
-          worker: { index: this.#o.index, count: this.#o.config.parallelism },
-          checkpoints: {
-            dir: this.#checkpointDir,
-            intervalMs: this.#o.config.checkpoints.intervalSeconds * 1000,
-            retain: this.#o.config.checkpoints.retained,
-          },
-          savepointDir: this.#o.config.savepoints.dir,
-          restoreFrom,
-          allowNonRestoredState: this.#o.config.allowNonRestoredState,
+        this.#state = this.#restarts > 0 || this.#resume ? 'RESTARTING' : 'STARTING';
+        this.#resume = false;
+        const c = this.#o.config;
+        const plans = await stagesOf({ dataflow: this.#o.dataflow, kafka: c.kafka ?? undefined });
+        if (plans === undefined) {
+          const problem = parallelismProblem((await this.#o.dataflow()).graph, c.parallelism);
+          if (problem !== undefined) throw new Error(problem);
+        }
+        const restore = await this.#restorePoints();
+        this.#stages = await WorkerStages.start({
+          dataflow: this.#o.dataflow,
+          app: c.app,
+          kafka:
+            c.kafka === null
+              ? undefined
+              : { bootstrapServers: c.kafka.bootstrapServers, tls: c.kafka.tls, sasl: c.kafka.sasl },
+          generation: await this.#generation(),
+          worker: { index: this.#o.index, count: c.parallelism },
+          checkpointIntervalMs: c.checkpoints.intervalSeconds * 1000,
+          retain: c.checkpoints.retained,
+          checkpointDir: this.#checkpointDir,
+          restoreFor: restore,
+          allowNonRestoredState: c.allowNonRestoredState,
           faults: this.#o.faults,
         });
         this.#state = 'RUNNING';
+        this.#pausedFor = undefined;
         this.#failure = undefined;
-        this.#log(
-          `running${restoreFrom === undefined ? '' : ` from ${this.#job.metrics().restoredFrom ?? restoreFrom}`}`,
-        );
-        const result = await this.#job.done;
-        if (result.state === 'stopped') {
+        this.#log('running');
+        const result = await this.#stages.done;
+        if (result.state === 'stopped' || result.state === 'finished') {
           this.#state = 'STOPPED';
-          this.#log('stopped at a savepoint');
+          this.#log(this.#stoppedLine());
           await this.#idle();
           continue;
         }
@@ -116,15 +146,10 @@ export class Worker {
           this.#state = 'CANCELED';
           continue;
         }
-        if (result.state === 'finished') {
-          this.#state = 'STOPPED';
-          await this.#idle();
-          continue;
-        }
         throw result.error ?? new Error(`the job ended ${result.state}`);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
-        this.#job = undefined;
+        this.#stages = undefined;
         this.#failure = e.message;
         this.#log(`failed: ${e.message}`);
         if (isPermanent(e)) {
@@ -141,27 +166,62 @@ export class Worker {
     await beat;
   }
 
-  /** The worker's own checkpoints once it has any; before that, what it resumes from or the deployment's snapshot. */
-  async #restorePoint(): Promise<string | undefined> {
-    if (this.#resumeFrom !== undefined) {
-      await mkdir(this.#checkpointDir, { recursive: true });
-      await writeFile(join(this.#checkpointDir, RESUME_HINT), JSON.stringify({ path: this.#resumeFrom })).catch(
-        () => undefined,
-      );
-      const r = this.#resumeFrom;
-      this.#resumeFrom = undefined;
-      return r;
-    }
+  #stoppedLine(): string {
+    return this.#pausedFor === undefined ? 'stopped' : `paused for savepoint ${this.#pausedFor}`;
+  }
+
+  /**
+   * Per stage: the savepoint part it stopped at (the resume hint), else its own checkpoints once
+   * it has any, else the deployment's snapshot (`restoreFrom`), else nothing.
+   */
+  async #restorePoints(): Promise<(stage: string) => Promise<string | undefined>> {
+    let hint: Record<string, string> = {};
     try {
-      const hint = JSON.parse(await readFile(join(this.#checkpointDir, RESUME_HINT), 'utf8')) as { path: string };
-      return hint.path;
+      hint = (
+        JSON.parse(await readFile(join(this.#checkpointDir, RESUME_HINT), 'utf8')) as { stages: Record<string, string> }
+      ).stages;
+      this.#hintActive = true;
     } catch {
       // no hint: the usual case
     }
-    if ((await completedCheckpoints(this.#checkpointDir)).length > 0) return this.#checkpointDir;
     const from = this.#o.config.restoreFrom;
-    if (from === null) return undefined;
-    return restorePartFor(from, this.#o.index, this.#o.config.parallelism);
+    const part = from === null ? undefined : await restorePartFor(from, this.#o.index, this.#o.config.parallelism);
+    return async (stage) => {
+      const h = hint[stage];
+      if (h !== undefined) return h;
+      const own = join(this.#checkpointDir, stage);
+      if ((await completedCheckpoints(own)).length > 0) return own;
+      if (part === undefined) return undefined;
+      const p = join(part, stage);
+      return (await exists(p)) ? p : undefined;
+    };
+  }
+
+  /**
+   * The exchange topics' generation: the deployment's own when it starts fresh or from a savepoint
+   * (a savepoint's exchange positions are at the end: the old topics hold nothing it needs, and
+   * may hold records written after it); the restored checkpoints' when it continues from them.
+   */
+  async #generation(): Promise<string> {
+    const mine = join(this.#deploymentDir, EXCHANGE_FILE);
+    try {
+      return (JSON.parse(await readFile(mine, 'utf8')) as { generation: string }).generation;
+    } catch {
+      // first start of this deployment
+    }
+    const from = this.#o.config.restoreFrom;
+    let generation = basename(this.#deploymentDir);
+    if (from !== null && (await readJobSavepointManifest(from)) === undefined) {
+      try {
+        generation = (JSON.parse(await readFile(join(from, EXCHANGE_FILE), 'utf8')) as { generation: string })
+          .generation;
+      } catch {
+        // a snapshot without an exchange: a fresh generation
+      }
+    }
+    await mkdir(this.#deploymentDir, { recursive: true });
+    await writeJson(mine, { generation });
+    return generation;
   }
 
   #idle(): Promise<void> {
@@ -182,15 +242,15 @@ export class Worker {
 
   async shutdown(): Promise<void> {
     this.#stopped = true;
-    const job = this.#job;
+    const stages = this.#stages;
     this.#nudge();
-    if (job !== undefined) await job.cancel().catch(() => undefined);
+    if (stages !== undefined) await stages.cancel().catch(() => undefined);
   }
 
   report(): WorkerReport {
-    const job = this.#job;
+    const stages = this.#stages;
     const now = Date.now();
-    const m = job?.metrics();
+    const m = stages?.metrics();
     const wm = m?.watermark;
     if (wm !== undefined && wm > this.#lastWatermark) {
       this.#lastWatermark = wm;
@@ -215,14 +275,14 @@ export class Worker {
               ...(c.path === undefined ? {} : { path: c.path }),
             },
           }),
-      operators: (job?.operators() ?? []).map((o) => ({
+      operators: (stages?.operators() ?? []).map((o) => ({
         operatorId: o.operatorId,
         kind: o.kind,
         recordsIn: o.recordsIn,
         recordsOut: o.recordsOut,
         ...(o.watermark <= MIN_WATERMARK || o.watermark >= MAX_WATERMARK ? {} : { watermark: o.watermark }),
       })),
-      splits: (job?.splits() ?? []).map((s) => ({
+      splits: (stages?.splits() ?? []).map((s) => ({
         operatorId: s.operatorId,
         split: s.split,
         paused: s.paused,
@@ -230,8 +290,8 @@ export class Worker {
       })),
     };
     const preview: Record<string, PreviewRecord[]> = {};
-    if (job !== undefined) {
-      for (const [op, recs] of job.preview(this.#previewing)) {
+    if (stages !== undefined) {
+      for (const [op, recs] of stages.preview(this.#previewing)) {
         preview[op] = recs.map((r) => ({
           worker: this.#o.index,
           value: r.value,
@@ -246,6 +306,7 @@ export class Worker {
       state: this.#state,
       restarts: this.#restarts,
       ...(this.#failure === undefined ? {} : { failure: this.#failure }),
+      ...(this.#pausedFor === undefined ? {} : { pausedFor: this.#pausedFor }),
       metrics,
       savepoints: [...this.#savepoints.values()],
       ...(Object.keys(preview).length === 0 ? {} : { preview }),
@@ -257,35 +318,60 @@ export class Worker {
     this.#previewing = c.previewing;
     if (c.cancel && !this.#cancel) {
       this.#cancel = true;
-      const job = this.#job;
-      if (job !== undefined) void job.cancel();
+      void this.#stages?.cancel();
       this.#nudge();
     }
+    const inFlight = this.#savepointAbort;
+    if (inFlight !== undefined && c.savepoint?.id !== inFlight.id) inFlight.ctl.abort();
     const sp = c.savepoint;
-    if (sp !== undefined && !this.#savepoints.has(sp.id) && this.#state === 'RUNNING' && this.#job !== undefined) {
-      const report: WorkerSavepointReport = { id: sp.id, state: 'IN_PROGRESS' };
-      this.#savepoints.set(sp.id, report);
-      this.#job.triggerSavepoint({ dir: sp.dir, stop: sp.stop }).then(
-        (info) =>
-          this.#savepoints.set(sp.id, {
-            id: sp.id,
-            state: 'COMPLETED',
-            ...(info.path === undefined ? {} : { path: info.path }),
-          }),
-        (err: unknown) => this.#savepoints.set(sp.id, { id: sp.id, state: 'FAILED', error: (err as Error).message }),
-      );
+    if (sp !== undefined && !this.#savepoints.has(sp.id) && this.#state === 'RUNNING' && this.#stages !== undefined) {
+      void this.#savepoint(this.#stages, sp);
     }
-    if (c.resumeFrom !== undefined && this.#state === 'STOPPED' && this.#resumeFrom === undefined) {
-      this.#log(`resuming from ${c.resumeFrom}: the savepoint did not stop the job`);
-      this.#resumeFrom = c.resumeFrom;
-      this.#state = 'RESTARTING';
+    if (c.resumeFrom !== undefined && this.#state === 'STOPPED' && !this.#resume) {
+      this.#log(`resuming after savepoint ${this.#pausedFor ?? ''}`);
+      this.#resume = true;
       this.#nudge();
     }
   }
 
+  /** Every stage stops at its part of the savepoint; the hint makes each restart from there. */
+  async #savepoint(stages: WorkerStages, sp: NonNullable<WorkerCommands['savepoint']>): Promise<void> {
+    const ctl = new AbortController();
+    this.#savepointAbort = { id: sp.id, ctl };
+    this.#savepoints.set(sp.id, { id: sp.id, state: 'IN_PROGRESS' });
+    if (!sp.stop) this.#pausedFor = sp.id;
+    try {
+      await stages.savepoint(sp.id, sp.dir, ctl.signal, async (stage, path) => {
+        await this.#hint(stage, path);
+      });
+      this.#savepoints.set(sp.id, { id: sp.id, state: 'COMPLETED', path: sp.dir });
+    } catch (err) {
+      this.#savepoints.set(sp.id, { id: sp.id, state: 'FAILED', error: (err as Error).message });
+      // Stages that already stopped at their part restart from it; the others keep running or restart.
+      if (this.#stages === stages && !stages.running) void stages.cancel();
+    } finally {
+      this.#savepointDone(sp.id);
+    }
+  }
+
+  #savepointDone(id: string): void {
+    if (this.#savepointAbort?.id === id) this.#savepointAbort = undefined;
+  }
+
+  async #hint(stage: string, path: string): Promise<void> {
+    const file = join(this.#checkpointDir, RESUME_HINT);
+    let stages: Record<string, string> = {};
+    try {
+      stages = (JSON.parse(await readFile(file, 'utf8')) as { stages: Record<string, string> }).stages;
+    } catch {
+      // first stage of this savepoint
+    }
+    await mkdir(this.#checkpointDir, { recursive: true });
+    await writeJson(file, { stages: { ...stages, [stage]: path } });
+  }
+
   async #heartbeats(): Promise<void> {
     const every = this.#o.heartbeatMs ?? 250;
-    let hintChecked = false;
     while (!this.#stopped) {
       try {
         const res = await fetch(`${this.#o.coordinatorUrl}/v1/internal/heartbeat`, {
@@ -300,12 +386,11 @@ export class Worker {
         // The coordinator may be restarting: the job goes on, and so do the heartbeats.
         this.#log(`heartbeat: ${(err as Error).message}`);
       }
-      // A checkpoint after a resume makes the worker's own checkpoints the restore point again.
-      if (!hintChecked && this.#state === 'RUNNING' && (this.#job?.metrics().checkpointsCompleted ?? 0) > 0) {
+      // Once every stage checkpointed after a resume, its own checkpoints are the restore point again.
+      if (this.#hintActive && this.#state === 'RUNNING' && (this.#stages?.metrics().checkpointsCompleted ?? 0) > 0) {
         await rm(join(this.#checkpointDir, RESUME_HINT), { force: true });
-        hintChecked = true;
+        this.#hintActive = false;
       }
-      if (this.#state !== 'RUNNING') hintChecked = false;
       await delay(every);
     }
   }

@@ -124,6 +124,9 @@ export class LocalRuntime {
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+        ...(process.env.WEIR_TEST_NODE_OPTIONS === undefined
+          ? {}
+          : { NODE_OPTIONS: process.env.WEIR_TEST_NODE_OPTIONS }),
         WEIR_LISTEN_HOST: '127.0.0.1',
         WEIR_WORKER_PORT: '0',
       };

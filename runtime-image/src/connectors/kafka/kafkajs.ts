@@ -310,9 +310,36 @@ export class KafkajsPort implements KafkaPort {
     return t.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
   }
 
+  async ensureTopic(topic: string, partitions: number): Promise<void> {
+    const admin = await this.#adminClient();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    } catch (err) {
+      // Another worker created it first.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+    }
+    // A new topic's partitions need a leader before anyone reads or writes them.
+    const have = await retryRetriable(`leaders of ${topic}`, async () => {
+      const md = await (await this.#adminClient()).fetchTopicMetadata({ topics: [topic] });
+      const ps = md.topics.find((x) => x.name === topic)?.partitions ?? [];
+      if (ps.length < partitions || ps.some((p) => p.leader < 0 || p.partitionErrorCode !== 0)) {
+        throw Object.assign(new Error(`kafka: topic '${topic}' has no leader for every partition yet`), {
+          retriable: true,
+        });
+      }
+      return ps.map((p) => p.partitionId);
+    });
+    if (have.length < partitions) {
+      throw new Error(
+        `kafka: topic '${topic}' has ${have.length} partitions, the job needs ${partitions} (one per key group): delete it or raise its partitions`,
+      );
+    }
+  }
+
   async offsets(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
     const admin = await this.#adminClient();
-    return (await admin.fetchTopicOffsets(topic)).map((o) => ({
+    // Right after a topic is created its leaders may still move (NOT_LEADER is retriable).
+    return (await retryRetriable(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic))).map((o) => ({
       partition: o.partition,
       low: Number(o.low),
       high: Number(o.high),

@@ -95,6 +95,8 @@ export interface KafkaPort {
     topic: string,
     partition: number,
   ): Promise<{ offset: number; metadata: string } | undefined>;
+  /** Creates the topic with this many partitions unless it exists; fails if it exists with fewer. */
+  ensureTopic(topic: string, partitions: number): Promise<void>;
   /** `transaction.max.timeout.ms` of the brokers. */
   maxTransactionTimeoutMs(): Promise<number | undefined>;
   reader(options: {

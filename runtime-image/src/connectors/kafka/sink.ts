@@ -19,6 +19,8 @@ export interface KafkaSinkOptions {
    * and at every checkpoint, also while idle; records carry their event time as Kafka timestamp.
    */
   readonly watermarkIntervalMs?: number | undefined;
+  /** The partition of a record (the keyed exchange: its key group); default: by key. */
+  readonly partition?: ((value: unknown) => number) | undefined;
 }
 
 /** The default key: a window result's stable id, so that a compacted topic or an upserting reader keeps the newest revision. */
@@ -37,7 +39,7 @@ function revisionHeader(value: unknown): Record<string, string> | undefined {
  * Writes to a topic, exactly once through the worker's one transaction per epoch (with the commit
  * marker), or at least once through an idempotent producer. Records are partitioned by key.
  */
-export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
+export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> & { stopMarker(savepoint: string): void } {
   const format = o.format ?? 'json';
   const keyOf = o.key ?? defaultKey;
   let id = 'kafka-sink';
@@ -46,12 +48,15 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
   let watermark = MIN_WATERMARK;
   let writtenWatermark = MIN_WATERMARK;
   let writtenAt = 0;
+  let stop: string | undefined;
+  let stopNow: string | undefined;
   const inBand = o.watermarkIntervalMs !== undefined;
   const writeWatermark = (now: number): Promise<void> | undefined => {
-    if (watermark <= writtenWatermark && now - writtenAt < (o.watermarkIntervalMs ?? 0) * 10) return undefined;
+    if (stopNow === undefined && watermark <= writtenWatermark && now - writtenAt < (o.watermarkIntervalMs ?? 0) * 10)
+      return undefined;
     writtenWatermark = watermark;
     writtenAt = now;
-    const value = encodeWatermark({ watermark, producer: worker.index, producers: worker.count });
+    const value = encodeWatermark({ watermark, producer: worker.index, producers: worker.count, stop: stopNow });
     return o.scope.write(
       partitions.map((partition) => ({
         topic: o.topic,
@@ -65,6 +70,10 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
   };
   return {
     type: 'kafka',
+    stopMarker(savepoint) {
+      // The next pre-commit (the savepoint's) tells readers this writer stops there.
+      stop = savepoint;
+    },
     async recover(ctx) {
       id = ctx.operatorId;
       o.scope.join(id, o.topic);
@@ -97,6 +106,7 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
         const k = keyOf(v);
         records[i] = {
           topic: o.topic,
+          ...(o.partition === undefined ? {} : { partition: o.partition(v) }),
           key: k === null || k === undefined ? null : typeof k === 'string' ? k : JSON.stringify(k),
           value: encodeValue(v, format),
           headers: revisionHeader(v),
@@ -106,9 +116,13 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> {
       }
       return o.scope.write(records);
     },
-    async preCommit(): Promise<Json> {
+    async preCommit(_epoch, savepoint): Promise<Json> {
+      // A savepoint's pre-commit carries the stop marker the worker asked for; never another epoch's.
+      if (savepoint !== true) stopNow = undefined;
+      else stopNow = stop;
       // Every checkpoint re-states the watermark, so an idle upstream never holds downstream back.
       if (inBand) await writeWatermark(Date.now());
+      stopNow = undefined;
       await o.scope.flush();
       return null;
     },

@@ -6,6 +6,7 @@ import type {
   SourceContext,
   SourceRecord,
   SourceSplit,
+  TaskInfo,
 } from '../contract.ts';
 import { decodeRecord, MalformedRecordError, type RecordFormat } from './formats.ts';
 import type { KafkaPort, KafkaReader, KafkaRecord, PartitionStart } from './port.ts';
@@ -36,6 +37,8 @@ export interface KafkaSourceOptions {
   readonly partitionDiscoveryMs?: number | undefined;
   /** Event time from the watermark records an upstream Weir sink wrote (hidden from the pipeline). */
   readonly inBandWatermarks?: boolean | undefined;
+  /** The partitions a worker reads (default: p mod count; the keyed exchange assigns key-group ranges). */
+  readonly assign?: ((partitions: readonly number[], task: TaskInfo) => number[]) | undefined;
 }
 
 /** Partitions this worker reads: partition p belongs to worker p mod count (stable, no rebalancing). */
@@ -86,6 +89,11 @@ class PartitionSplit implements SourceSplit<unknown> {
     this.watermarksInBand = o.inBandWatermarks === true;
     this.#eventTime = this.watermarksInBand ? new PartitionEventTime() : undefined;
     this.#eventTime?.restore(start.eventTime);
+  }
+
+  /** Every upstream producer stopped at this savepoint, and this split read up to there. */
+  stoppedAt(savepoint: string): boolean {
+    return this.#eventTime?.stoppedAt(savepoint) ?? false;
   }
 
   poll(max: number): PollResult<unknown> {
@@ -174,8 +182,12 @@ class PartitionSplit implements SourceSplit<unknown> {
  * `read_committed`, positions in checkpoints only. One split per partition, so watermarks and
  * idleness are per partition.
  */
-export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & { counters(): SourceCounters } {
+export function kafkaSource(
+  o: KafkaSourceOptions,
+): SourceConnector<unknown> & { counters(): SourceCounters; stoppedAt(savepoint: string): boolean } {
   const counters: SourceCounters = { droppedTooOld: 0 };
+  const assign = o.assign ?? ((ps: readonly number[], t: TaskInfo) => partitionsForWorker(ps, t.index, t.count));
+  let splits: PartitionSplit[] = [];
   const known = new Set<number>();
   let opened: SourceContext | undefined;
   let lastDiscovery = 0;
@@ -204,6 +216,7 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
   return {
     type: 'kafka',
     counters: () => ({ ...counters }),
+    stoppedAt: (savepoint) => splits.every((sp) => sp.stoppedAt(savepoint)),
     dropped: () => counters.droppedTooOld,
     async discover() {
       const ctx = opened;
@@ -212,19 +225,19 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
       if (now - lastDiscovery < (o.partitionDiscoveryMs ?? 30_000)) return [];
       lastDiscovery = now;
       const port = await o.port();
-      const added = partitionsForWorker(await port.partitions(o.topic, true), ctx.task.index, ctx.task.count).filter(
-        (p) => !known.has(p),
-      );
+      const added = assign(await port.partitions(o.topic, true), ctx.task).filter((p) => !known.has(p));
       if (added.length === 0) return [];
       const lows = new Map((await port.offsets(o.topic)).map((x) => [x.partition, x.low]));
       const starts: SplitStart[] = added.map((p) => ({ topic: o.topic, partition: p, offset: lows.get(p) ?? 0 }));
       for (const p of added) known.add(p);
       const reader = await readerFor(ctx, starts);
-      return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+      const more = starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+      splits = [...splits, ...more];
+      return more;
     },
     async open(ctx) {
       const port = await o.port();
-      const mine = partitionsForWorker(await port.partitions(o.topic), ctx.task.index, ctx.task.count);
+      const mine = assign(await port.partitions(o.topic), ctx.task);
       const startFrom = o.startFrom ?? 'earliest';
       const fallback = new Map<number, number>();
       const need = mine.filter((p) => !ctx.restored.has(splitId(o.topic, p)));
@@ -253,7 +266,8 @@ export function kafkaSource(o: KafkaSourceOptions): SourceConnector<unknown> & {
       for (const p of mine) known.add(p);
       if (starts.length === 0) return [];
       const reader = await readerFor(ctx, starts);
-      return starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+      splits = starts.map((s) => new PartitionSplit(reader, s, o, ctx, counters));
+      return splits;
     },
   };
 }

@@ -8,6 +8,8 @@ export interface WatermarkRecord {
   /** The producing worker's index, and how many workers produce into the topic. */
   readonly producer: number;
   readonly producers: number;
+  /** The producer stopped here, at this savepoint: nothing of it follows in the partition. */
+  readonly stop?: string | undefined;
 }
 
 export function encodeWatermark(w: WatermarkRecord): string {
@@ -20,7 +22,12 @@ export function decodeWatermark(value: Buffer | null): WatermarkRecord | undefin
     const w = JSON.parse(value.toString('utf8')) as Partial<WatermarkRecord> | null;
     if (typeof w?.watermark !== 'number' || typeof w.producer !== 'number' || typeof w.producers !== 'number')
       return undefined;
-    return { watermark: w.watermark, producer: w.producer, producers: w.producers };
+    return {
+      watermark: w.watermark,
+      producer: w.producer,
+      producers: w.producers,
+      ...(typeof w.stop === 'string' ? { stop: w.stop } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -34,6 +41,7 @@ export function decodeWatermark(value: Buffer | null): WatermarkRecord | undefin
  */
 export class PartitionEventTime {
   readonly #byProducer = new Map<number, number>();
+  readonly #stops = new Map<number, string>();
   #producers = 0;
 
   /** Returns the partition's watermark after this record (MIN_WATERMARK until every producer spoke). */
@@ -44,7 +52,15 @@ export class PartitionEventTime {
     }
     if (w.watermark > (this.#byProducer.get(w.producer) ?? MIN_WATERMARK))
       this.#byProducer.set(w.producer, w.watermark);
+    if (w.stop !== undefined) this.#stops.set(w.producer, w.stop);
     return this.current();
+  }
+
+  /** Whether every producer stopped at this savepoint (everything they wrote before it was read). */
+  stoppedAt(savepoint: string): boolean {
+    if (this.#producers === 0) return false;
+    for (let p = 0; p < this.#producers; p++) if (this.#stops.get(p) !== savepoint) return false;
+    return true;
   }
 
   current(): number {

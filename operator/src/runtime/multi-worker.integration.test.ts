@@ -1,0 +1,180 @@
+// The runtime as the operator deploys it (coordinator and worker processes from the manifests)
+// against the real broker: keyed windows across workers through the Kafka exchange, compared with
+// results computed here from the input. Fails under CI=true when the broker cannot start.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Partitioners, type Producer } from 'kafkajs';
+import { createTopic, kafkaClient, kafkaForTests, type Availability, type KafkaBroker } from '@weir/e2e';
+import { BASE_TS, brokerOrSkip, expectedWindows, lcg, readTopic, type Ad } from '@weir/runtime/testing';
+import { names } from '../names.ts';
+import { spec } from '../testing/fixtures.ts';
+import type { StreamApplicationSpec } from '../model.ts';
+import { fetchTransport, RuntimeClient, type AppRef } from './client.ts';
+import { LocalRuntime } from './testing/local-runtime.ts';
+
+const TOKEN = 'multi-worker-token';
+const INPUT_PARTITIONS = 6;
+
+function appSpec(
+  brokers: readonly string[],
+  input: string,
+  output: string,
+  parallelism: number,
+): StreamApplicationSpec {
+  return spec({
+    parallelism,
+    maxParallelism: 16,
+    kafka: { bootstrapServers: [...brokers] },
+    checkpoints: { ...spec().checkpoints, intervalSeconds: 1 },
+    pipeline: {
+      name: 'revenue',
+      source: { id: 'ads', kafka: { topic: input }, timestamp: 'e.ts', watermarks: { maxOutOfOrderness: '200ms' } },
+      steps: [
+        { id: 'by-campaign', keyBy: 'e.campaign' },
+        {
+          id: 'per-second',
+          window: { tumbling: '1s', aggregate: { count: { count: true }, revenue: { sum: 'e.amount' } } },
+        },
+        { id: 'out', sink: { kafka: { topic: output, transactionTimeout: '60s' } } },
+      ],
+    },
+  });
+}
+
+/** Ads spread over the partitions regardless of campaign: every window needs the exchange. */
+class AdProducer {
+  readonly ads: Ad[] = [];
+  readonly #rand = lcg(11);
+  readonly producer: Producer;
+  readonly topic: string;
+  constructor(producer: Producer, topic: string) {
+    this.producer = producer;
+    this.topic = topic;
+  }
+
+  async send(n: number): Promise<void> {
+    const messages: { key: string; value: string; partition: number }[] = [];
+    for (let i = 0; i < n; i++) {
+      const seq = this.ads.length;
+      const ad: Ad = {
+        id: `ad-${seq}`,
+        campaign: `c${Math.floor(this.#rand() * 20)}`,
+        amount: Math.floor(this.#rand() * 1000),
+        ts: BASE_TS + seq * 4 + Math.floor(this.#rand() * 100),
+      };
+      this.ads.push(ad);
+      messages.push({ key: ad.id, value: JSON.stringify(ad), partition: seq % INPUT_PARTITIONS });
+    }
+    await this.producer.send({ topic: this.topic, messages });
+  }
+
+  /** Event time far ahead on every partition: every window of the real ads closes. */
+  async flush(): Promise<void> {
+    const ts = BASE_TS + this.ads.length * 4 + 3_600_000;
+    const messages = Array.from({ length: INPUT_PARTITIONS }, (_, p) => ({
+      key: `flush-${p}`,
+      value: JSON.stringify({ id: `flush-${p}`, campaign: 'flush', amount: 0, ts }),
+      partition: p,
+    }));
+    await this.producer.send({ topic: this.topic, messages });
+  }
+}
+
+interface WindowResult {
+  key: string;
+  start: number;
+  value: { count: number; revenue: number };
+}
+
+/** Missing and duplicated windows of the committed output against the expectation. */
+function compare(
+  expected: Map<string, { count: number; revenue: number }>,
+  out: { key: string | null; value: string }[],
+): { missing: string[]; duplicated: string[]; wrong: string[] } {
+  const seen = new Map<string, number>();
+  const wrong: string[] = [];
+  for (const r of out) {
+    const w = JSON.parse(r.value) as WindowResult;
+    if (w.key === 'flush') continue;
+    const id = `${w.key}@${w.start}`;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+    const e = expected.get(id);
+    if (e !== undefined && (e.count !== w.value.count || e.revenue !== w.value.revenue))
+      wrong.push(`${id}: ${JSON.stringify(w.value)} ≠ ${JSON.stringify(e)}`);
+  }
+  return {
+    missing: [...expected.keys()].filter((k) => !seen.has(k)),
+    duplicated: [...seen].filter(([, n]) => n > 1).map(([k]) => k),
+    wrong,
+  };
+}
+
+describe('the runtime as processes from the manifests, against the real broker', () => {
+  let broker: Availability<KafkaBroker>;
+  before(async () => {
+    broker = await kafkaForTests();
+  });
+  after(async () => {
+    if (broker.available) await broker.component.stop();
+  });
+
+  it(
+    'parallelism 3: keyed windows across workers through the exchange equal the independent computation',
+    { timeout: 300_000 },
+    async (t) => {
+      const kafka = brokerOrSkip(broker, t);
+      if (kafka === undefined) return;
+      const tag = randomBytes(4).toString('hex');
+      const app: AppRef = { namespace: `mw-${tag}`, name: 'revenue' };
+      const [input, output] = [`mw-in-${tag}`, `mw-out-${tag}`];
+      await createTopic(kafka, input, INPUT_PARTITIONS);
+      await createTopic(kafka, output, 3);
+      const producer = kafkaClient(kafka, 'weir-mw-input').producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await producer.connect();
+      const stateDir = await mkdtemp(join(tmpdir(), 'weir-mw-'));
+      const ads = new AdProducer(producer, input);
+      let rt: LocalRuntime | undefined;
+      try {
+        await ads.send(6000);
+        rt = await LocalRuntime.start({
+          id: { ...app, uid: 'uid-mw' },
+          spec: appSpec(kafka.brokers, input, output, 3),
+          deployment: { specHash: 'h1' },
+          secrets: { [names(app.name).token]: { token: TOKEN } },
+          stateDir,
+          log: process.env.WEIR_TEST_LOG === '1' ? (l) => process.stderr.write(`${l}\n`) : undefined,
+        });
+        const client = new RuntimeClient(
+          fetchTransport(() => rt?.url ?? '', 10_000),
+          () => Promise.resolve(TOKEN),
+        );
+        await ads.send(6000);
+        await ads.flush();
+        const expected = expectedWindows(ads.ads);
+        const out = await readTopic(kafka, output, (n) => n >= expected.size, 180_000);
+        const r = compare(expected, out);
+        t.diagnostic(
+          `${ads.ads.length} ads, ${expected.size} windows; missing ${r.missing.length}, duplicated ${r.duplicated.length}`,
+        );
+        assert.deepEqual(r.wrong, []);
+        assert.deepEqual(r.missing, []);
+        assert.deepEqual(r.duplicated, []);
+        const view = await client.view(app);
+        assert.equal(view?.job.state, 'RUNNING');
+        assert.equal(view.job.restarts, 0);
+      } finally {
+        await rt?.stop();
+        await producer.disconnect();
+        await rm(stateDir, { recursive: true, force: true });
+      }
+    },
+  );
+});
