@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { Partitioners, type Producer } from 'kafkajs';
 import { createTopic, kafkaClient, kafkaForTests, type Availability, type KafkaBroker } from '@weir/e2e';
 import { BASE_TS, brokerOrSkip, expectedWindows, lcg, readTopic, type Ad } from '@weir/runtime/testing';
 import { names } from '../names.ts';
 import { spec } from '../testing/fixtures.ts';
 import type { StreamApplicationSpec } from '../model.ts';
+import type { Deployment } from '../act/manifests.ts';
 import { fetchTransport, RuntimeClient, type AppRef } from './client.ts';
 import { LocalRuntime } from './testing/local-runtime.ts';
 
@@ -122,59 +123,115 @@ describe('the runtime as processes from the manifests, against the real broker',
     if (broker.available) await broker.component.stop();
   });
 
+  interface AppRun {
+    kafka: KafkaBroker;
+    app: AppRef;
+    output: string;
+    ads: AdProducer;
+    start: (parallelism: number, d: Deployment) => Promise<LocalRuntime>;
+    client: (rt: () => LocalRuntime | undefined) => RuntimeClient;
+  }
+
+  /** A fresh app with its topics and an input producer; `run` gets them, and everything is cleaned up after. */
+  async function withApp(t: TestContext, name: string, run: (x: AppRun) => Promise<void>): Promise<void> {
+    const kafka = brokerOrSkip(broker, t);
+    if (kafka === undefined) return;
+    const tag = randomBytes(4).toString('hex');
+    const app: AppRef = { namespace: `${name}-${tag}`, name: 'revenue' };
+    const [input, output] = [`${name}-in-${tag}`, `${name}-out-${tag}`];
+    await createTopic(kafka, input, INPUT_PARTITIONS);
+    await createTopic(kafka, output, 3);
+    const producer = kafkaClient(kafka, `weir-${name}-input`).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const stateDir = await mkdtemp(join(tmpdir(), `weir-${name}-`));
+    const runtimes: LocalRuntime[] = [];
+    try {
+      await run({
+        kafka,
+        app,
+        output,
+        ads: new AdProducer(producer, input),
+        start: async (parallelism, d) => {
+          const rt = await LocalRuntime.start({
+            id: { ...app, uid: `uid-${tag}` },
+            spec: appSpec(kafka.brokers, input, output, parallelism),
+            deployment: d,
+            secrets: { [names(app.name).token]: { token: TOKEN } },
+            stateDir,
+            log: process.env.WEIR_TEST_LOG === '1' ? (l) => process.stderr.write(`${l}\n`) : undefined,
+          });
+          runtimes.push(rt);
+          return rt;
+        },
+        client: (rt) =>
+          new RuntimeClient(
+            fetchTransport(() => rt()?.url ?? '', 10_000),
+            () => Promise.resolve(TOKEN),
+          ),
+      });
+    } finally {
+      for (const rt of runtimes) await rt.stop();
+      await producer.disconnect();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Closes every window, reads the committed output and compares it with the independent computation. */
+  async function checkOutput(t: TestContext, kafka: KafkaBroker, output: string, ads: AdProducer): Promise<void> {
+    await ads.flush();
+    const expected = expectedWindows(ads.ads);
+    const out = await readTopic(kafka, output, (n) => n >= expected.size, 240_000);
+    const r = compare(expected, out);
+    t.diagnostic(
+      `${ads.ads.length} ads, ${expected.size} windows; missing ${r.missing.length}, duplicated ${r.duplicated.length}, wrong ${r.wrong.length}`,
+    );
+    assert.deepEqual(r.wrong, []);
+    assert.deepEqual(r.missing, []);
+    assert.deepEqual(r.duplicated, []);
+  }
+
   it(
     'parallelism 3: keyed windows across workers through the exchange equal the independent computation',
     { timeout: 300_000 },
     async (t) => {
-      const kafka = brokerOrSkip(broker, t);
-      if (kafka === undefined) return;
-      const tag = randomBytes(4).toString('hex');
-      const app: AppRef = { namespace: `mw-${tag}`, name: 'revenue' };
-      const [input, output] = [`mw-in-${tag}`, `mw-out-${tag}`];
-      await createTopic(kafka, input, INPUT_PARTITIONS);
-      await createTopic(kafka, output, 3);
-      const producer = kafkaClient(kafka, 'weir-mw-input').producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
-        idempotent: true,
-        maxInFlightRequests: 1,
-      });
-      await producer.connect();
-      const stateDir = await mkdtemp(join(tmpdir(), 'weir-mw-'));
-      const ads = new AdProducer(producer, input);
-      let rt: LocalRuntime | undefined;
-      try {
+      await withApp(t, 'mw', async ({ kafka, app, output, ads, start, client }) => {
         await ads.send(6000);
-        rt = await LocalRuntime.start({
-          id: { ...app, uid: 'uid-mw' },
-          spec: appSpec(kafka.brokers, input, output, 3),
-          deployment: { specHash: 'h1' },
-          secrets: { [names(app.name).token]: { token: TOKEN } },
-          stateDir,
-          log: process.env.WEIR_TEST_LOG === '1' ? (l) => process.stderr.write(`${l}\n`) : undefined,
-        });
-        const client = new RuntimeClient(
-          fetchTransport(() => rt?.url ?? '', 10_000),
-          () => Promise.resolve(TOKEN),
-        );
+        const rt = await start(3, { specHash: 'h1' });
         await ads.send(6000);
-        await ads.flush();
-        const expected = expectedWindows(ads.ads);
-        const out = await readTopic(kafka, output, (n) => n >= expected.size, 180_000);
-        const r = compare(expected, out);
-        t.diagnostic(
-          `${ads.ads.length} ads, ${expected.size} windows; missing ${r.missing.length}, duplicated ${r.duplicated.length}`,
-        );
-        assert.deepEqual(r.wrong, []);
-        assert.deepEqual(r.missing, []);
-        assert.deepEqual(r.duplicated, []);
-        const view = await client.view(app);
+        await checkOutput(t, kafka, output, ads);
+        const view = await client(() => rt).view(app);
         assert.equal(view?.job.state, 'RUNNING');
         assert.equal(view.job.restarts, 0);
-      } finally {
-        await rt?.stop();
-        await producer.disconnect();
-        await rm(stateDir, { recursive: true, force: true });
-      }
+      });
+    },
+  );
+
+  it(
+    'workers and the coordinator SIGKILLed at random 20 times while data flows: nothing lost, nothing twice',
+    { timeout: 600_000 },
+    async (t) => {
+      await withApp(t, 'kill', async ({ kafka, app, output, ads, start, client }) => {
+        const rand = lcg(Number.parseInt(randomBytes(2).toString('hex'), 16));
+        await ads.send(2000);
+        const rt = await start(3, { specHash: 'h1' });
+        const kills: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          await ads.send(600);
+          await new Promise((r) => setTimeout(r, 300 + rand() * 2500));
+          const pod = i % 5 === 4 ? 'revenue-coordinator-0' : `revenue-worker-${Math.floor(rand() * 3)}`;
+          kills.push(pod);
+          await rt.kill(pod);
+        }
+        t.diagnostic(`killed: ${kills.join(' ')}`);
+        await checkOutput(t, kafka, output, ads);
+        const view = await client(() => rt).view(app);
+        assert.equal(view?.job.state, 'RUNNING');
+        t.diagnostic(`restarts seen by the coordinator: ${view.job.restarts}`);
+      });
     },
   );
 });

@@ -18,6 +18,7 @@ import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
 import type { FaultSwitches } from '../runtime/executor.ts';
 import { completedCheckpoints } from '../snapshot/format.ts';
 import { readJobSavepointManifest, restorePartFor } from '../snapshot/job-snapshot.ts';
+import { writeRescaledPart } from '../snapshot/rescale.ts';
 import { deploymentCheckpointDir, type RuntimeConfig } from './config.ts';
 import type { Dataflow } from './dataflow.ts';
 import { partDir } from './job-state.ts';
@@ -185,7 +186,14 @@ export class Worker {
       // no hint: the usual case
     }
     const from = this.#o.config.restoreFrom;
-    const part = from === null ? undefined : await restorePartFor(from, this.#o.index, this.#o.config.parallelism);
+    let part: string | undefined;
+    if (from !== null) {
+      const p = await restorePartFor(from, this.#o.index, this.#o.config.parallelism);
+      part =
+        'part' in p
+          ? p.part
+          : await writeRescaledPart(from, p.rescale, this.#o.index, join(this.#checkpointDir, '_rescaled'));
+    }
     return async (stage) => {
       const h = hint[stage];
       if (h !== undefined) return h;

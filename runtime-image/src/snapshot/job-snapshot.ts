@@ -31,24 +31,21 @@ export async function partCount(dir: string): Promise<number> {
 }
 
 /**
- * The snapshot worker `index` of `count` restores from `restoreFrom`: its own part when the job
- * ran at the same parallelism; the directory itself when it is a single-process snapshot and the
- * job runs as one worker.
+ * What worker `index` of `count` restores from `restoreFrom`: its own part when the job ran at the
+ * same parallelism, a cut of all parts after a rescale (`snapshot/rescale.ts`).
  */
-export async function restorePartFor(restoreFrom: string, index: number, count: number): Promise<string> {
+export async function restorePartFor(
+  restoreFrom: string,
+  index: number,
+  count: number,
+): Promise<{ readonly part: string } | { readonly rescale: number }> {
   const parts = await partCount(restoreFrom);
   if (parts === 0) {
-    if (count === 1) return restoreFrom;
     throw new Error(
-      `cannot restore ${restoreFrom} at parallelism ${count}: it is a single-process snapshot; restore it at parallelism 1 and take a savepoint`,
+      `cannot restore ${restoreFrom}: it is not a snapshot of a job run by workers (no w0, w1, ... parts); a snapshot of 'weir run' restores with 'weir run --from-savepoint'`,
     );
   }
-  if (parts !== count) {
-    throw new Error(
-      `cannot restore ${restoreFrom} (written by ${parts} workers) at parallelism ${count}: rescaling a job snapshot is not supported yet`,
-    );
-  }
-  return join(restoreFrom, partName(index));
+  return parts === count ? { part: join(restoreFrom, partName(index)) } : { rescale: parts };
 }
 
 export async function writeJobSavepointManifest(dir: string, m: JobSavepointManifest): Promise<void> {
