@@ -234,4 +234,38 @@ describe('the runtime as processes from the manifests, against the real broker',
       });
     },
   );
+
+  it('rescale 1 → 4 → 2 through stop-with-savepoints equals an uninterrupted run', { timeout: 600_000 }, async (t) => {
+    await withApp(t, 'rescale', async ({ kafka, app, output, ads, start, client }) => {
+      let rt: LocalRuntime | undefined;
+      const api = client(() => rt);
+      let restoreFrom: string | undefined;
+      let n = 0;
+      for (const parallelism of [1, 4, 2]) {
+        n++;
+        rt = await start(parallelism, { specHash: `h${n}`, ...(restoreFrom === undefined ? {} : { restoreFrom }) });
+        await ads.send(3000);
+        // Let it run: windows fire, checkpoints complete.
+        await new Promise((r) => setTimeout(r, 4000));
+        if (parallelism === 2) break;
+        const running = await api.view(app);
+        assert.equal(running?.job.state, 'RUNNING', `parallelism ${parallelism} runs`);
+        const sp = await api.triggerSavepoint(app, { requestId: `rescale-${n}`, stop: true, trigger: 'rescale' });
+        const deadline = Date.now() + 120_000;
+        let done = await api.savepoint(app, sp.id);
+        while (done?.state !== 'COMPLETED') {
+          assert.notEqual(done?.state, 'FAILED', done?.error);
+          assert.ok(Date.now() < deadline, 'the savepoint completes');
+          await new Promise((r) => setTimeout(r, 200));
+          done = await api.savepoint(app, sp.id);
+        }
+        assert.ok(done.path !== undefined);
+        restoreFrom = done.path;
+        t.diagnostic(`parallelism ${parallelism}: savepoint ${restoreFrom}`);
+        await rt.stop();
+      }
+      await checkOutput(t, kafka, output, ads);
+      assert.equal((await api.view(app))?.job.restoredFrom, restoreFrom);
+    });
+  });
 });

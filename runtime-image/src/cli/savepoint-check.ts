@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { compilePipeline } from '../pipeline/compile.ts';
 import { formatPipelineErrors, parsePipelineYaml } from '../pipeline/validate.ts';
 import { checkSavepointCompatibility, formatCompatibility } from '../snapshot/compat.ts';
-import { readManifest, resolveSnapshotPath } from '../snapshot/format.ts';
+import { readDataflowManifest } from '../snapshot/job-snapshot.ts';
 
 /** Exit codes of `weir savepoint check` (the operator's Job podFailurePolicy matches on them). */
 export const CheckExit = {
@@ -90,8 +90,7 @@ async function verdictOf(
   let snapshot: string;
   let manifest;
   try {
-    snapshot = await resolveSnapshotPath(resolve(savepoint));
-    manifest = await readManifest(snapshot);
+    ({ snapshot, manifest } = await readDataflowManifest(resolve(savepoint)));
   } catch (err) {
     throw new CannotCheck((err as Error).message);
   }

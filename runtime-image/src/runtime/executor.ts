@@ -96,8 +96,10 @@ class Executor {
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
+    const w = options.worker;
     this.#tasks = new TaskGraph(graph, {
       parallelism,
+      keyGroups: w === undefined ? undefined : keyGroupRangeFor(w.index, w.count, graph.maxParallelism),
       now: this.#now,
       counters: this.#counters,
       connector: (id) => this.#connectorContext(id),

@@ -1,6 +1,6 @@
 import type { ConnectorContext } from '../connectors/contract.ts';
 import { BarrierAligner } from '../core/barriers.ts';
-import { keyGroupRangeFor, taskIndexForKeyGroup } from '../core/key-groups.ts';
+import { keyGroupRangeFor, taskIndexForKeyGroup, type KeyGroupRange } from '../core/key-groups.ts';
 import { must } from '../core/must.ts';
 import { MIN_WATERMARK, WatermarkTracker } from '../core/watermarks.ts';
 import { validateWindowSpec } from '../core/windows.ts';
@@ -109,6 +109,11 @@ function operatorFor(node: GraphNode, graph: Graph, connector: () => ConnectorCo
 
 export interface TaskGraphOptions {
   readonly parallelism: number;
+  /**
+   * The key groups of this process (a worker's share); its keyed tasks split them. Absent: all.
+   * A worker's keyed state is restored for these only.
+   */
+  readonly keyGroups?: KeyGroupRange | undefined;
   readonly now: () => number;
   readonly counters: OperatorCounters;
   readonly connector: (operatorId: string) => ConnectorContext;
@@ -177,7 +182,7 @@ export class TaskGraph {
     let inputs = 0;
     for (const e of node.inputs) inputs += must(byId.get(e.from), `operator ${e.from}`).keyed ? p : 1;
     for (let i = 0; i < count; i++) {
-      const range = rt.keyed ? keyGroupRangeFor(i, count, this.#graph.maxParallelism) : undefined;
+      const range = rt.keyed ? this.#rangeOf(i, count) : undefined;
       const store = range !== undefined ? new KeyedStateStore(range, this.#o.now) : undefined;
       const timers = range !== undefined ? { event: new TimerQueue(), processing: new TimerQueue() } : undefined;
       const op = operatorFor(node, this.#graph, () => this.#o.connector(node.id));
@@ -212,6 +217,16 @@ export class TaskGraph {
       };
       rt.tasks.push(task);
     }
+  }
+
+  /** Task `i` of `count`: its share of the process's key groups. */
+  #rangeOf(i: number, count: number): KeyGroupRange {
+    const own = this.#o.keyGroups;
+    const maxP = this.#graph.maxParallelism;
+    if (own === undefined || (own.start === 0 && own.end === maxP)) return keyGroupRangeFor(i, count, maxP);
+    if (count !== 1)
+      throw new Error('a worker with a share of the key groups runs its keyed operators as one task each');
+    return own;
   }
 
   #outputFor(rt: NodeRuntime): Output {

@@ -97,8 +97,9 @@ describe('checkpoints and savepoints across workers', () => {
       stop: true,
     });
     const stopped = report(1, { state: 'STOPPED', savepoints: [{ id: 's1', state: 'COMPLETED', path: '/sp/s1/w1' }] });
-    assert.equal(commandsFor(1, stopped, { ...base, active }).savepoint, undefined);
+    assert.deepEqual(commandsFor(1, stopped, { ...base, active }).savepoint?.id, 's1', 'repeated while in progress');
     assert.equal(commandsFor(1, stopped, { ...base, active }).resumeFrom, undefined, 'still in progress elsewhere');
+    assert.equal(commandsFor(1, stopped, { ...base, active: undefined }).savepoint, undefined, 'withdrawn');
     for (const state of ['FAILED', 'CANCELED'] as const) {
       const ended = { ...active, state };
       assert.equal(commandsFor(1, stopped, { ...base, active: undefined, last: ended }).resumeFrom, '/sp/s1/w1');

@@ -143,8 +143,8 @@ export function commandsFor(
 ): WorkerCommands {
   const out: WorkerCommands = { cancel: o.cancel, previewing: [...o.previewing] };
   if (o.cancel) return out;
-  const done = report.savepoints.find((s) => s.id === o.active?.id);
-  if (o.active?.state === 'IN_PROGRESS' && done === undefined) {
+  // Repeated while in progress (the worker does it once): its absence tells a worker to give it up.
+  if (o.active?.state === 'IN_PROGRESS') {
     out.savepoint = { id: o.active.id, dir: partDir(o.active.dir, index), stop: o.active.stop };
   }
   const last = o.last;

@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import type { CompatibilityRequest, CompatibilityResult } from '../api/contract.ts';
 import { compilePipeline } from '../pipeline/compile.ts';
 import { checkSavepointCompatibility } from '../snapshot/compat.ts';
-import { readManifest, resolveSnapshotPath } from '../snapshot/format.ts';
+import { readDataflowManifest } from '../snapshot/job-snapshot.ts';
 import {
   coordinatorStateFile,
   deploymentCheckpointDir,
@@ -35,7 +35,7 @@ function compatibilityChecker(s: ProcessSettings) {
     }
     let manifest;
     try {
-      manifest = await readManifest(await resolveSnapshotPath(snapshot));
+      ({ manifest } = await readDataflowManifest(snapshot));
     } catch (err) {
       return { compatible: false, problems: [`cannot read the snapshot: ${(err as Error).message}`] };
     }

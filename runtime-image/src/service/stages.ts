@@ -19,8 +19,9 @@ export interface StagePlan {
   readonly exchangesOut: readonly string[];
 }
 
-/** The suffix of the exchange connectors' operator ids (a source in the stage after, a sink in the one before). */
-export const EXCHANGE_SUFFIX = '.exchange';
+import { EXCHANGE_SUFFIX } from '../snapshot/job-snapshot.ts';
+
+export { EXCHANGE_SUFFIX };
 
 export function stageName(head: StageHead): string {
   return head.kind === 'sources' ? 'sources' : `by-${head.keyBy}`;

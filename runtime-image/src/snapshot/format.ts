@@ -123,8 +123,6 @@ export async function completedCheckpoints(dir: string): Promise<number[]> {
 
 /** Resolves a restore path: a snapshot directory, or a checkpoint directory holding several. */
 export async function resolveSnapshotPath(path: string): Promise<string> {
-  // A job snapshot of several workers' parts: every part has the same operators; the first speaks for all.
-  if (await isPartsDir(path)) return resolveSnapshotPath(join(path, 'w0'));
   try {
     await stat(join(path, MANIFEST));
     return path;
@@ -303,13 +301,5 @@ export async function loadKeyedState(
         q.register(t);
       }
     }
-  }
-}
-
-async function isPartsDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(join(path, 'w0'))).isDirectory();
-  } catch {
-    return false;
   }
 }

@@ -2,6 +2,7 @@
 // snapshot (a savepoint part) or a checkpoint directory (a worker's `chk-N`s).
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readManifest, resolveSnapshotPath, type OperatorSnapshot, type SnapshotManifest } from './format.ts';
 
 /** Written by the coordinator when every worker's part of a savepoint is complete. */
 export const JOB_SAVEPOINT = '_savepoint.json';
@@ -12,6 +13,9 @@ export interface JobSavepointManifest {
   readonly parts: number;
   readonly createdAt: string;
 }
+
+/** The suffix of the keyed exchange's operators (a sink in the stage before a keyBy, a source after it). */
+export const EXCHANGE_SUFFIX = '.exchange';
 
 export function partName(index: number): string {
   return `w${index}`;
@@ -61,4 +65,32 @@ export async function readJobSavepointManifest(dir: string): Promise<JobSavepoin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The manifest of a snapshot as one dataflow sees it: a plain snapshot's (or a checkpoint
+ * directory's newest), or for a job snapshot of workers the operators of every stage of its first
+ * part (all parts hold the same operators), without the exchange's own.
+ */
+export async function readDataflowManifest(path: string): Promise<{ manifest: SnapshotManifest; snapshot: string }> {
+  if ((await partCount(path)) === 0) {
+    const snapshot = await resolveSnapshotPath(path);
+    return { manifest: await readManifest(snapshot), snapshot };
+  }
+  const first = join(path, partName(0));
+  const stages = (await readdir(first)).filter((n) => !n.startsWith('_'));
+  let merged: SnapshotManifest | undefined;
+  const operators: Record<string, OperatorSnapshot> = {};
+  for (const stage of stages) {
+    let m: SnapshotManifest;
+    try {
+      m = await readManifest(await resolveSnapshotPath(join(first, stage)));
+    } catch {
+      continue; // a stage without a completed snapshot
+    }
+    merged ??= m;
+    for (const [id, op] of Object.entries(m.operators)) if (!id.endsWith(EXCHANGE_SUFFIX)) operators[id] ??= op;
+  }
+  if (merged === undefined) throw new Error(`no snapshot at ${path}: its parts hold no completed stage snapshot`);
+  return { manifest: { ...merged, operators }, snapshot: path };
 }

@@ -94,6 +94,8 @@ export class LocalRuntime {
     mounts.set(configMount, join(root, 'config'));
     mounts.set(stateMount, o.stateDir);
     const local = (path: string): string => {
+      // Already a local path (a savepoint the local runtime reported): the state volume as seen here.
+      if (path === o.stateDir || path.startsWith(`${o.stateDir}/`)) return path;
       for (const [from, to] of mounts)
         if (path === from || path.startsWith(`${from}/`)) return to + path.slice(from.length);
       return path;
