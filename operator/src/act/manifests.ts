@@ -181,9 +181,12 @@ function podTemplate(id: AppIdentity, spec: StreamApplicationSpec, d: Deployment
             role === 'coordinator'
               ? [{ name: 'control', containerPort: RUNTIME_API_PORT }]
               : [{ name: 'exchange', containerPort: 8082 }],
-          ...(role === 'coordinator'
-            ? { readinessProbe: { httpGet: { path: '/v1/health', port: 'control' }, periodSeconds: 5 } }
-            : {}),
+          // The coordinator is ready when it serves the API (the operator must reach it while the job
+          // starts); a worker when its job runs, restored (`weir worker` serves both on 8082).
+          readinessProbe:
+            role === 'coordinator'
+              ? { httpGet: { path: '/v1/health', port: 'control' }, periodSeconds: 5 }
+              : { httpGet: { path: '/v1/ready', port: 'exchange' }, periodSeconds: 5 },
           ...(resources === undefined ? {} : { resources }),
           securityContext: restrictedContainer,
           volumeMounts: [

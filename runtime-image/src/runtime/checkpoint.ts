@@ -46,7 +46,7 @@ export async function takeSnapshot(
   startedAt: number,
 ): Promise<{ bytes: number }> {
   const faults = run.faults?.onCheckpointPhase;
-  faults?.('barrier', epoch);
+  await faults?.('barrier', epoch);
   const operators: Record<string, OperatorSnapshot> = {};
   for (const rt of run.tasks.nodes) if (rt.node.kind === 'source') operators[rt.node.id] = run.sources.snapshot(rt);
   const byNode = new Map<string, NodeSnapshot>();
@@ -90,7 +90,7 @@ export async function takeSnapshot(
       watermark: n.watermark,
     };
   }
-  faults?.('state-written', epoch);
+  await faults?.('state-written', epoch);
   if (dir !== undefined) {
     const manifest: SnapshotManifest = {
       format: SNAPSHOT_FORMAT,
@@ -106,9 +106,9 @@ export async function takeSnapshot(
     };
     await writeManifest(dir, manifest);
   }
-  faults?.('manifest-written', epoch);
+  await faults?.('manifest-written', epoch);
   for (const [t, s] of opStates) await t.op.onCheckpointComplete?.(epoch, s);
-  faults?.('committed', epoch);
+  await faults?.('committed', epoch);
   if (dir !== undefined) await markCommitted(dir);
   return { bytes };
 }

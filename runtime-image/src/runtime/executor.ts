@@ -107,7 +107,7 @@ class Executor {
         this.#recordsOut += n;
       },
     });
-    this.#sources = new SourceDriver(this.#now, graph.deadLetters);
+    this.#sources = new SourceDriver(this.#now, graph.deadLetters, options.faults?.stallWatermark === true);
   }
 
   abort(): void {

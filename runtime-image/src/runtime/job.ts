@@ -16,7 +16,9 @@ export interface FaultSwitches {
   readonly onCheckpointPhase?: (
     phase: 'barrier' | 'state-written' | 'manifest-written' | 'committed',
     epoch: number,
-  ) => void;
+  ) => void | Promise<void>;
+  /** The sources' watermark stays where it is (a stalled upstream, for stability-gate tests). */
+  readonly stallWatermark?: boolean | undefined;
   /** Called during restore: after the sinks recovered (fenced, markers read), and after state was loaded. */
   readonly onRestorePhase?: (phase: 'sinks-recovered' | 'state-loaded') => void;
 }

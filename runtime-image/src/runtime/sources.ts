@@ -33,9 +33,12 @@ export class SourceDriver {
   #discoveryFailure: Error | undefined;
   #alignmentPauses = 0;
 
-  constructor(now: () => number, deadLetters: DeadLetterWriter | undefined) {
+  readonly #stalled: boolean;
+
+  constructor(now: () => number, deadLetters: DeadLetterWriter | undefined, stallWatermark = false) {
     this.#now = now;
     this.#deadLetters = deadLetters;
+    this.#stalled = stallWatermark;
   }
 
   /** Opens every source at the positions of the restored snapshot. */
@@ -233,6 +236,7 @@ export class SourceDriver {
   }
 
   async #emitWatermarks(tasks: TaskGraph): Promise<void> {
+    if (this.#stalled) return;
     let min = Infinity;
     for (const [rt, t] of this.#trackers) {
       min = Math.min(min, t.current);

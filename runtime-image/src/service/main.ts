@@ -15,6 +15,7 @@ import {
 import { Coordinator } from './coordinator.ts';
 import { loadDataflow } from './dataflow.ts';
 import { buildControlApi } from './http/app.ts';
+import { engineFaults, parseFaults } from './faults.ts';
 import { Worker } from './worker.ts';
 
 const log = (line: string): void => {
@@ -61,7 +62,8 @@ export async function runCoordinator(env: NodeJS.ProcessEnv = process.env): Prom
     stateFile: coordinatorStateFile(c),
     checkCompatibility: compatibilityChecker(s),
   });
-  const app = buildControlApi({ control: coordinator, token: s.token, registry: coordinator.registry });
+  const faults = parseFaults(c.config);
+  const app = buildControlApi({ control: coordinator, token: s.token, registry: coordinator.registry, faults });
   const address = await app.listen({ host: env.WEIR_LISTEN_HOST ?? '0.0.0.0', port: c.controlApi.port });
   log(`coordinator of ${c.app.namespace}/${c.app.name} (parallelism ${c.parallelism}) serving ${address}`);
   const sig = await untilSignal();
@@ -74,7 +76,14 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<n
   const s = await loadProcessSettings('worker', env);
   const c = s.config;
   const index = workerIndex(s.podName, c.parallelism);
+  const faults = parseFaults(c.config);
   const worker = new Worker({
+    faults: engineFaults(faults, index, () => {
+      log(`injected: dying at ${faults.crashAt ?? ''} (spec.config weir.faults.crashAt)`);
+      process.kill(process.pid, 'SIGKILL');
+      throw new Error('unreachable: SIGKILL');
+    }),
+    failTaskAfterMs: faults.failTaskAfterMs,
     config: c,
     index,
     pod: s.podName,

@@ -59,10 +59,13 @@ export class WorkerStages {
   readonly #runs: StageRun[];
   readonly done: Promise<JobResult>;
 
+  #fail: ((r: JobResult) => void) | undefined;
+
   private constructor(runs: StageRun[]) {
     this.#runs = runs;
     // The worker's job ends when a stage fails (the others are cancelled) or when all stopped.
     this.done = new Promise((resolve) => {
+      this.#fail = resolve;
       let ended = 0;
       for (const r of runs) {
         void r.job.done.then((res) => {
@@ -147,6 +150,12 @@ export class WorkerStages {
       out.push(info);
     }
     return out;
+  }
+
+  /** Fails the worker's job now (a fault switch): every stage is cancelled. */
+  fail(error: Error): void {
+    this.#fail?.({ state: 'failed', error });
+    void this.cancel();
   }
 
   async cancel(): Promise<void> {

@@ -36,6 +36,8 @@ export interface WorkerOptions {
   readonly dataflow: () => Promise<Dataflow>;
   readonly heartbeatMs?: number;
   readonly faults?: FaultSwitches | undefined;
+  /** Fault switch: the job fails this long after each start. */
+  readonly failTaskAfterMs?: number | undefined;
   readonly log?: (line: string) => void;
 }
 
@@ -136,6 +138,17 @@ export class Worker {
         this.#pausedFor = undefined;
         this.#failure = undefined;
         this.#log('running');
+        const failAfter = this.#o.failTaskAfterMs;
+        const stagesNow = this.#stages;
+        const timer =
+          failAfter === undefined
+            ? undefined
+            : setTimeout(() => {
+                stagesNow.fail(new Error('injected: a task failed (spec.config weir.faults.failTaskAfterMs)'));
+              }, failAfter);
+        void stagesNow.done.finally(() => {
+          clearTimeout(timer);
+        });
         const result = await this.#stages.done;
         if (result.state === 'stopped' || result.state === 'finished') {
           this.#state = 'STOPPED';

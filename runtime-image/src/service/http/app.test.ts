@@ -280,3 +280,32 @@ describe('control API (inject, real coordinator)', () => {
     assert.equal(again.job().restarts, 1);
   });
 });
+
+describe('control API fault switches', () => {
+  it('apiErrorRate 1: every request, health included, answers 503 UNAVAILABLE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'weir-api-faults-'));
+    const coordinator = await Coordinator.open({
+      parallelism: 1,
+      specHash: 'h',
+      restoreFrom: undefined,
+      checkpointDir: join(dir, 'ck'),
+      savepointDir: join(dir, 'sp'),
+      stateFile: join(dir, 'ck', 'c.json'),
+      checkCompatibility: () => Promise.resolve({ compatible: true, problems: [] }),
+    });
+    const app = buildControlApi({
+      control: coordinator,
+      token: TOKEN,
+      registry: coordinator.registry,
+      faults: { apiErrorRate: 1 },
+    });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/v1/health' });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json<ErrorBody>().code, 'UNAVAILABLE');
+    } finally {
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

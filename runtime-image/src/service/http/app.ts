@@ -23,6 +23,9 @@ export interface ControlApiDeps {
   readonly token: string;
   readonly registry: Registry;
   readonly logger?: boolean;
+  /** Fault switches (tests only): answer late, or with 503 for a fraction of requests. */
+  readonly faults?:
+    { readonly apiDelayMs?: number | undefined; readonly apiErrorRate?: number | undefined } | undefined;
 }
 
 /** Paths anyone may call: the process is up. */
@@ -49,6 +52,15 @@ export function buildControlApi(deps: ControlApiDeps): FastifyInstance {
     // The contract rejects unknown fields (additionalProperties: false) rather than dropping them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
+  const faults = deps.faults;
+  if (faults?.apiDelayMs !== undefined || faults?.apiErrorRate !== undefined) {
+    app.addHook('onRequest', async (_req, reply) => {
+      if (faults.apiDelayMs !== undefined) await new Promise((r) => setTimeout(r, faults.apiDelayMs));
+      if (Math.random() < (faults.apiErrorRate ?? 0))
+        return reply.code(503).send(errorBody('UNAVAILABLE', 'injected: spec.config weir.faults.apiErrorRate'));
+      return undefined;
+    });
+  }
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN.has(req.url.split('?')[0] ?? '')) return;
     if (!tokenMatches(deps.token, req.headers['x-weir-token'])) {
