@@ -99,3 +99,6 @@ export {
 } from './pipeline/validate.ts';
 export { compilePipeline, parseDuration, type CompiledPipeline } from './pipeline/compile.ts';
 export { compileExpression } from './pipeline/expressions.ts';
+
+// A user module (spec.entrypoint) exports an Entrypoint as its default
+export type { Entrypoint, EntrypointContext } from './service/dataflow.ts';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { appManifests } from '../act/manifests.ts';
@@ -80,19 +80,76 @@ describe('the runtime image', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** Skipped without Docker, except under CI=true, where it fails. */
+  function needDocker(t: TestContext): boolean {
+    if (docker) return true;
+    assert.notEqual(process.env.CI, 'true', 'CI runs Docker (make infra-up): the image test cannot be skipped there');
+    t.skip('no Docker daemon');
+    return false;
+  }
+
+  /** The app's coordinator and worker pods as containers; answers the coordinator's URL from here. */
+  async function runPods(
+    app: { name: string; namespace: string },
+    objects: KubeObject[],
+    image: string,
+  ): Promise<string> {
+    const cm = objects.find((o) => o.kind === 'ConfigMap');
+    const deployment = objects.find((o) => o.kind === 'Deployment');
+    const statefulSet = objects.find((o) => o.kind === 'StatefulSet');
+    assert.ok(cm && deployment && statefulSet);
+    const appDir = await mkdtemp(join(dir, `${app.name}-`));
+    const config = join(appDir, 'config');
+    const state = join(appDir, 'state');
+    await mkdir(config);
+    await mkdir(state);
+    await chmod(state, 0o777);
+    for (const [file, text] of Object.entries(cm.data as Record<string, string>))
+      await writeFile(join(config, file), text);
+    const network = await new Network().start();
+    networks.push(network);
+    const pod = (name: string, role: Container, alias: string | undefined) => {
+      let g = new PodLikeContainer(image)
+        .withCommand(role.args)
+        .withEnvironment(envOf(role, name))
+        .withUser(`${role.securityContext.runAsUser}:${role.securityContext.runAsUser}`)
+        .withBindMounts([
+          { source: config, target: '/etc/weir', mode: 'ro' },
+          { source: state, target: '/var/lib/weir', mode: 'rw' },
+        ])
+        .withTmpFs({ '/tmp': 'rw,size=64m' })
+        .withNetwork(network);
+      if (alias !== undefined) g = g.withNetworkAliases(alias).withExposedPorts(8081);
+      return g.start();
+    };
+    // The worker reaches the coordinator by its Service name, as in the cluster.
+    const coordinator = await pod(
+      `${app.name}-coordinator-x1`,
+      container(deployment),
+      `${app.name}-coordinator.${app.namespace}.svc`,
+    );
+    started.push(coordinator);
+    started.push(await pod(`${app.name}-worker-0`, container(statefulSet), undefined));
+    return `http://${coordinator.getHost()}:${coordinator.getMappedPort(8081)}`;
+  }
+
+  /** When the job ran and completed a checkpoint (0: it did not within two minutes). */
+  async function untilRunning(base: string): Promise<number> {
+    const get = (path: string) => fetch(`${base}${path}`, { headers: { 'x-weir-token': TOKEN } });
+    for (let i = 0; i < 600; i++) {
+      const job = (await (await get('/v1/job')).json()) as { state: string };
+      const cps = (await (await get('/v1/checkpoints')).json()) as { completedSinceStart: number };
+      if (job.state === 'RUNNING' && cps.completedSinceStart > 0) return Date.now();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return 0;
+  }
+
   it(
     'builds on the local base images, runs the example pipeline as coordinator and worker pods, and answers on its API',
     { timeout: 600_000 },
     async (t) => {
-      if (!docker) {
-        assert.notEqual(
-          process.env.CI,
-          'true',
-          'CI runs Docker (make infra-up): the image test cannot be skipped there',
-        );
-        t.skip('no Docker daemon');
-        return;
-      }
+      if (!needDocker(t)) return;
       const builtAt = Date.now();
       await GenericContainer.fromDockerfile(ROOT, 'runtime-image/Dockerfile').build(IMAGE, { deleteOnExit: false });
       const size = execFileSync('docker', ['image', 'inspect', IMAGE, '--format', '{{.Size}}'], { encoding: 'utf8' });
@@ -102,67 +159,59 @@ describe('the runtime image', () => {
       assert.ok(Number(size) < 250e6, `the image is ${size} bytes; the aim is under 250 MB`);
 
       // The example a newcomer runs (generator source, no Kafka), as the operator mounts it.
-      const pipeline = parse(await readFile(join(ROOT, 'runtime-image/examples/revenue.yaml'), 'utf8')) as Record<
-        string,
-        unknown
-      >;
+      const text = await readFile(join(ROOT, 'runtime-image/examples/revenue.yaml'), 'utf8');
+      const pipeline = parse(text) as Record<string, unknown>;
       const app = { name: 'revenue', namespace: 'demo', uid: 'uid-image' };
       const objects = appManifests(
         app,
         spec({ image: IMAGE, parallelism: 1, pipeline, checkpoints: { ...spec().checkpoints, intervalSeconds: 2 } }),
         { specHash: 'image-test' },
       );
-      const cm = objects.find((o) => o.kind === 'ConfigMap');
-      const deployment = objects.find((o) => o.kind === 'Deployment');
-      const statefulSet = objects.find((o) => o.kind === 'StatefulSet');
-      assert.ok(cm && deployment && statefulSet);
-      const config = join(dir, 'config');
-      const state = join(dir, 'state');
-      await mkdir(config);
-      await mkdir(state);
-      await chmod(state, 0o777);
-      for (const [file, text] of Object.entries(cm.data as Record<string, string>))
-        await writeFile(join(config, file), text);
-
-      const network = await new Network().start();
-      networks.push(network);
-      const c = container(deployment);
-      const coordinatorName = `${app.name}-coordinator.${app.namespace}.svc`;
-      const pod = (name: string, role: Container, alias: string | undefined) => {
-        let g = new PodLikeContainer(IMAGE)
-          .withCommand(role.args)
-          .withEnvironment(envOf(role, name))
-          .withUser(`${role.securityContext.runAsUser}:${role.securityContext.runAsUser}`)
-          .withBindMounts([
-            { source: config, target: '/etc/weir', mode: 'ro' },
-            { source: state, target: '/var/lib/weir', mode: 'rw' },
-          ])
-          .withTmpFs({ '/tmp': 'rw,size=64m' })
-          .withNetwork(network);
-        if (alias !== undefined) g = g.withNetworkAliases(alias).withExposedPorts(8081);
-        return g.start();
-      };
       const startedAt = Date.now();
-      const coordinator = await pod(`${app.name}-coordinator-x1`, c, coordinatorName);
-      started.push(coordinator);
-      started.push(await pod(`${app.name}-worker-0`, container(statefulSet), undefined));
-      const base = `http://${coordinator.getHost()}:${coordinator.getMappedPort(8081)}`;
+      const base = await runPods(app, objects, IMAGE);
       const get = (path: string, token?: string) =>
         fetch(`${base}${path}`, { headers: token === undefined ? {} : { 'x-weir-token': token } });
-
       assert.equal((await get('/v1/health')).status, 200);
       assert.equal((await get('/v1/job')).status, 401, 'the API refuses a request without the token');
-      let ready = 0;
-      for (let i = 0; i < 600 && ready === 0; i++) {
-        const job = (await (await get('/v1/job', TOKEN)).json()) as { state: string };
-        const cps = (await (await get('/v1/checkpoints', TOKEN)).json()) as { completedSinceStart: number };
-        if (job.state === 'RUNNING' && cps.completedSinceStart > 0) ready = Date.now();
-        else await new Promise((r) => setTimeout(r, 200));
-      }
+      const ready = await untilRunning(base);
       assert.ok(ready > 0, 'the job runs and checkpoints');
       t.diagnostic(`containers started to a completed checkpoint in ${((ready - startedAt) / 1000).toFixed(1)} s`);
       const metrics = await (await get('/metrics', TOKEN)).text();
       assert.match(metrics, /weir_operator_records_in\{operator="ad-events"\} [1-9]/);
+    },
+  );
+
+  it(
+    'a user image FROM the runtime image runs its own TypeScript pipeline (spec.entrypoint)',
+    { timeout: 600_000 },
+    async (t) => {
+      if (!needDocker(t)) return;
+      // The runtime image comes from the test above (same file, run in order).
+      const custom = 'weir/custom-clicks:test';
+      await GenericContainer.fromDockerfile(join(ROOT, 'runtime-image/examples/custom-image'))
+        .withBuildArgs({ RUNTIME_IMAGE: IMAGE })
+        .build(custom, { deleteOnExit: false });
+      const app = { name: 'clicks', namespace: 'demo', uid: 'uid-custom' };
+      const base = spec({ image: custom, parallelism: 1, config: { ratePerSecond: '500' } });
+      const { pipeline: _inline, ...withoutPipeline } = base;
+      const objects = appManifests(
+        app,
+        {
+          ...withoutPipeline,
+          entrypoint: '/app/pipeline/clicks.ts',
+          checkpoints: { ...base.checkpoints, intervalSeconds: 2 },
+        },
+        { specHash: 'custom-test' },
+      );
+      const url = await runPods(app, objects, custom);
+      assert.ok((await untilRunning(url)) > 0, 'the custom pipeline runs and checkpoints');
+      const ops = (await (await fetch(`${url}/v1/operators`, { headers: { 'x-weir-token': TOKEN } })).json()) as {
+        operators: { operatorId: string }[];
+      };
+      assert.deepEqual(
+        ops.operators.map((o) => o.operatorId),
+        ['ads', 'by-campaign', 'per-10s', 'console'],
+      );
     },
   );
 });
