@@ -5,7 +5,7 @@
 // records live in one file on the state volume, so that a restarted coordinator finds the job.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type {
   CheckpointSummary,
   CompatibilityRequest,
@@ -26,6 +26,8 @@ import type {
 import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
 import { writeJobSavepointManifest } from '../snapshot/job-snapshot.ts';
 import type { ControlPort } from './control.ts';
+import { OperatorRates } from './operator-metrics.ts';
+import { registerJobMetrics } from './prometheus.ts';
 import { badRequest, conflict } from './errors.ts';
 import {
   checkpointSummary,
@@ -88,14 +90,20 @@ export class Coordinator implements ControlPort {
   readonly #preview = new Map<string, PreviewRecord[][]>();
   #watermark = MIN_WATERMARK;
   #watermarkAdvancedAt: number | undefined;
-  #rates = new Map<string, { at: number; in: number; out: number; inRate: number; outRate: number }>();
+  readonly #rates = new OperatorRates();
 
   private constructor(o: CoordinatorOptions, state: Persisted) {
     this.#o = o;
     this.#now = o.clock ?? Date.now;
     this.#workers = Array.from({ length: o.parallelism }, () => undefined);
     this.#state = state;
-    this.#metrics();
+    registerJobMetrics(this.registry, {
+      running: () => this.#jobState() === 'RUNNING',
+      restarts: () => restartsOf(this.#workers),
+      eventTime: () => this.eventTime(),
+      checkpointsCompleted: () => this.checkpoints().completedSinceStart,
+      operators: () => this.#operatorTotals(),
+    });
   }
 
   /** Opens the deployment's records, or starts them. */
@@ -298,55 +306,9 @@ export class Coordinator implements ControlPort {
     };
   }
 
-  /** Per-operator totals over the workers; rates from the previous look at least a second ago. */
+  /** Per-operator totals over the workers (`operator-metrics.ts`). */
   #operatorTotals(): OperatorMetrics[] {
-    const byId = new Map<string, OperatorMetrics & { wm?: number }>();
-    for (const w of this.#workers) {
-      for (const op of w?.report.metrics.operators ?? []) {
-        let t = byId.get(op.operatorId);
-        if (t === undefined) {
-          t = {
-            operatorId: op.operatorId,
-            kind: op.kind,
-            recordsIn: 0,
-            recordsOut: 0,
-            recordsInPerSecond: 0,
-            recordsOutPerSecond: 0,
-          };
-          byId.set(op.operatorId, t);
-        }
-        t.recordsIn += op.recordsIn;
-        t.recordsOut += op.recordsOut;
-        if (op.watermark !== undefined) t.wm = Math.min(t.wm ?? Infinity, op.watermark);
-        if (op.backpressure !== undefined) t.backpressure = Math.max(t.backpressure ?? 0, op.backpressure);
-      }
-    }
-    const now = this.#now();
-    const last = this.#workers.map((w) => w?.report.metrics.lastCheckpoint);
-    const duration = Math.max(0, ...last.map((c) => c?.durationMs ?? 0));
-    const bytes = last.reduce((a, c) => a + (c?.bytes ?? 0), 0);
-    return [...byId.values()].map(({ wm, ...t }) => {
-      const prev = this.#rates.get(t.operatorId);
-      let inRate = prev?.inRate ?? 0;
-      let outRate = prev?.outRate ?? 0;
-      if (prev === undefined || now - prev.at >= 1000) {
-        if (prev !== undefined) {
-          const dt = (now - prev.at) / 1000;
-          inRate = Math.max(0, (t.recordsIn - prev.in) / dt);
-          outRate = Math.max(0, (t.recordsOut - prev.out) / dt);
-        }
-        this.#rates.set(t.operatorId, { at: now, in: t.recordsIn, out: t.recordsOut, inRate, outRate });
-      }
-      return {
-        ...t,
-        recordsInPerSecond: Math.round(inRate * 10) / 10,
-        recordsOutPerSecond: Math.round(outRate * 10) / 10,
-        ...(wm === undefined || wm <= MIN_WATERMARK || wm >= MAX_WATERMARK
-          ? {}
-          : { watermark: new Date(wm).toISOString() }),
-        ...(last.some((c) => c !== undefined) ? { checkpointDurationMs: duration, checkpointBytes: bytes } : {}),
-      };
-    });
+    return this.#rates.totals(this.#workers, this.#now());
   }
 
   operators(): OperatorList {
@@ -428,93 +390,5 @@ export class Coordinator implements ControlPort {
     sp.state = p.state;
     if (p.error !== undefined) sp.error = p.error;
     await this.#persist();
-  }
-
-  #metrics(): void {
-    const reg = this.registry;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the metric as this
-    const self = this;
-    new Gauge({
-      name: 'weir_job_running',
-      help: '1 when the job is RUNNING',
-      registers: [reg],
-      collect() {
-        this.set(self.#jobState() === 'RUNNING' ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'weir_job_restarts',
-      help: 'Restarts since the job started (in-process and process restarts of its workers)',
-      registers: [reg],
-      collect() {
-        this.set(restartsOf(self.#workers));
-      },
-    });
-    new Gauge({
-      name: 'weir_job_watermark_lag_seconds',
-      help: 'Processing time minus the job watermark',
-      registers: [reg],
-      collect() {
-        const lag = self.eventTime().lagSeconds;
-        if (lag !== undefined) this.set(lag);
-      },
-    });
-    new Gauge({
-      name: 'weir_job_records_lag',
-      help: 'Records the sources could read now but have not yet',
-      registers: [reg],
-      collect() {
-        const lag = self.eventTime().recordsLag;
-        if (lag !== undefined) this.set(lag);
-      },
-    });
-    new Gauge({
-      name: 'weir_job_checkpoints_completed',
-      help: 'Checkpoints every worker completed since the job started',
-      registers: [reg],
-      collect() {
-        this.set(self.checkpoints().completedSinceStart);
-      },
-    });
-    const perOperator = (name: string, help: string, pick: (o: OperatorMetrics) => number | undefined): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['operator'],
-        registers: [reg],
-        collect() {
-          this.reset();
-          for (const o of self.#operatorTotals()) {
-            const v = pick(o);
-            if (v !== undefined) this.set({ operator: o.operatorId }, v);
-          }
-        },
-      });
-    };
-    perOperator('weir_operator_records_in', 'Records into the operator since the workers started', (o) => o.recordsIn);
-    perOperator(
-      'weir_operator_records_out',
-      'Records out of the operator since the workers started',
-      (o) => o.recordsOut,
-    );
-    perOperator(
-      'weir_operator_records_in_per_second',
-      'Records into the operator per second',
-      (o) => o.recordsInPerSecond,
-    );
-    perOperator(
-      'weir_operator_records_out_per_second',
-      'Records out of the operator per second',
-      (o) => o.recordsOutPerSecond,
-    );
-    perOperator('weir_operator_watermark_seconds', 'Input watermark of the operator (the minimum over workers)', (o) =>
-      o.watermark === undefined ? undefined : Date.parse(o.watermark) / 1000,
-    );
-    perOperator('weir_operator_backpressure', 'Fill of the operator output queue, 0..1', (o) => o.backpressure);
-    perOperator(
-      'weir_operator_checkpoint_duration_seconds',
-      'Duration of the latest checkpoint (slowest worker)',
-      (o) => (o.checkpointDurationMs === undefined ? undefined : o.checkpointDurationMs / 1000),
-    );
   }
 }
