@@ -27,6 +27,11 @@ export interface KubePort {
   readSecretValue(namespace: string, name: string, key: string): Promise<string | undefined>;
   /** The app's pre-flight compatibility check Jobs, with the termination of their finished pod. */
   compatibilityChecks(namespace: string, app: string): Promise<CheckJobState[]>;
+  /**
+   * Container restarts of the app's pods of one deployment (read fresh: the caches hold metadata
+   * only). Asked only when the runtime does not answer: crash-looping pods, or a slow API.
+   */
+  podRestarts(namespace: string, app: string, specHash: string | undefined): Promise<number>;
   /** Applies the check Job, then its ConfigMap (owned by the Job, so the Job's deletion removes it). */
   startCompatibilityCheck(job: KubeObject, configMapFor: (jobUid: string) => KubeObject): Promise<void>;
   /** Deletes a check Job with its pods and ConfigMap (absent is fine). */

@@ -159,6 +159,18 @@ describe('decide: running and the stability gate', () => {
     });
     assert.equal(d.phase, Phase.RollingBack);
   });
+  it('Running past the readiness timeout with a runtime that does not answer stays: a slow API is not a failure', () => {
+    const status = upgraded(Phase.Running, { phaseDeadline: iso(T0 + 300_000) });
+    const d = run({ spec: v2, status, observed: { workloads: { ...up2, podRestarts: 0 }, ...later(301) } });
+    assert.equal(d.phase, Phase.Running);
+    assert.equal(d.stalled?.reason, 'RuntimeUnreachable');
+    assert.deepEqual(kinds(d.actions), []);
+  });
+  it('Running → RollingBack when the runtime does not answer and its pods keep restarting (crash loop)', () => {
+    const d = run({ spec: v2, status: upgraded(Phase.Running), observed: { workloads: { ...up2, podRestarts: 3 } } });
+    assert.equal(d.phase, Phase.RollingBack);
+    assert.match(d.message, /pods restarted 3 times/);
+  });
   it('Running without a stable version to return to reports Stalled instead of rolling back', () => {
     const status = settled(Phase.Running, { lastStableSpec: undefined, phaseDeadline: iso(T0 + 1000) });
     const d = run({ status, observed: { workloads: up1, runtime: runtime(), ...later(2) } });

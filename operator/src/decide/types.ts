@@ -34,6 +34,8 @@ export interface Observed {
     specHash?: string;
     /** Pods of the app still present (old pods must be gone before a new version starts). */
     podsRemaining: number;
+    /** Container restarts of the deployed version's pods; read only when the runtime does not answer. */
+    podRestarts?: number;
   };
   /** Absent when the runtime API did not answer. */
   runtime?: RuntimeView;

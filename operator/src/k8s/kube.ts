@@ -13,7 +13,15 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import { checkLabels, FIELD_MANAGER, names, selectorString, SPEC_HASH_ANNOTATION, type KubeObject } from '../names.ts';
+import {
+  checkLabels,
+  FIELD_MANAGER,
+  names,
+  selectorLabels,
+  selectorString,
+  SPEC_HASH_ANNOTATION,
+  type KubeObject,
+} from '../names.ts';
 import { GROUP, PLURAL, VERSION, type StreamApplication, type StreamApplicationStatus } from '../model.ts';
 import type { CheckJobState, KubePort, Workloads } from '../ports.ts';
 import type { WorkloadCaches } from './informers.ts';
@@ -245,6 +253,16 @@ export class KubeClient implements KubePort {
         };
       }),
     );
+  }
+
+  async podRestarts(namespace: string, app: string, specHash: string | undefined): Promise<number> {
+    const pods = await this.#core.listNamespacedPod({ namespace, labelSelector: selectorString(selectorLabels(app)) });
+    let n = 0;
+    for (const p of pods.items) {
+      if (specHash !== undefined && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== specHash) continue;
+      for (const c of p.status?.containerStatuses ?? []) n += c.restartCount;
+    }
+    return n;
   }
 
   /** The newest terminated check container of a Job's pods: where the verdict is. */

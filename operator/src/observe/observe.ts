@@ -37,7 +37,16 @@ export async function observe(
   const workloads = ports.kube.workloads(app.namespace, app.name);
   // No workloads, no runtime to ask (saves a round trip per settled or suspended app).
   const runtime = workloads.present ? await ports.runtime.view(app) : undefined;
-  const observed: Observed = { nowMs: ports.now(), workloads, ...(runtime === undefined ? {} : { runtime }) };
+  // Not answering: a crash-looping version, or only a slow API? The pods' restarts tell.
+  const podRestarts =
+    workloads.present && runtime === undefined
+      ? await ports.kube.podRestarts(app.namespace, app.name, workloads.specHash)
+      : undefined;
+  const observed: Observed = {
+    nowMs: ports.now(),
+    workloads: podRestarts === undefined ? workloads : { ...workloads, podRestarts },
+    ...(runtime === undefined ? {} : { runtime }),
+  };
 
   const pending = status.pendingSavepoint;
   if (pending !== undefined && runtime !== undefined) {

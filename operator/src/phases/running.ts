@@ -35,9 +35,17 @@ export function stabilityGaps(ctx: Ctx): string[] {
 
 export function running(ctx: Ctx): Decision {
   const rt = ctx.observed.runtime;
+  const podRestarts = ctx.observed.workloads.podRestarts ?? 0;
   if (!ctx.observed.workloads.present) return enterRestarting(ctx, 'workloads disappeared');
   if (rt !== undefined && rt.job.restarts >= ctx.tuning.crashLoopRestarts && rollbackEligible(ctx)) {
     return enterRollingBack(ctx, `crash-looping: ${rt.job.restarts} restarts`);
+  }
+  // The runtime does not answer and its pods keep restarting: the version crash-loops.
+  if (rt === undefined && podRestarts >= ctx.tuning.crashLoopRestarts && rollbackEligible(ctx)) {
+    return enterRollingBack(
+      ctx,
+      `crash-looping: its pods restarted ${podRestarts} times and the runtime does not answer`,
+    );
   }
   return steadyPass(ctx, () => {
     const gaps = stabilityGaps(ctx);
@@ -47,6 +55,17 @@ export function running(ctx: Ctx): Decision {
           ...runtimeStatus(ctx),
           lastStableSpec: JSON.stringify(deployedSpec(ctx.status) ?? ctx.spec),
           operations: closeOperation(ctx, ctx.status.operations ?? [], 'Succeeded'),
+        },
+      });
+    }
+    if (pastDeadline(ctx) && rt === undefined) {
+      // Not answering is not failing: a slow or failing control API never rolls back a job that may be healthy.
+      const why = `the runtime's control API does not answer (its pods are not restarting: ${podRestarts} restarts)`;
+      return stay(ctx, 'RuntimeUnreachable', why, {
+        patch: runtimeStatus(ctx),
+        stalled: {
+          reason: 'RuntimeUnreachable',
+          message: `${why}. Nothing is rolled back or stopped while it cannot be asked; check the coordinator pod`,
         },
       });
     }

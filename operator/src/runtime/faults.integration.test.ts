@@ -5,8 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { decide } from '../decide/decide.ts';
+import { deploymentHash } from '../decide/spec-diff.ts';
+import { Phase } from '../decide/types.ts';
 import { names } from '../names.ts';
-import { spec } from '../testing/fixtures.ts';
+import { input, spec, T0 } from '../testing/fixtures.ts';
 import { fetchTransport, RuntimeClient, type AppRef, type RuntimeView } from './client.ts';
 import { LocalRuntime } from './testing/local-runtime.ts';
 
@@ -117,6 +120,53 @@ describe('fault switches through spec.config weir.faults.* (runtime processes)',
     async () => {
       await withRuntime({ apiErrorRate: '1' }, async (_rt, client) => {
         assert.equal(await client.view(app), undefined);
+      });
+    },
+  );
+
+  it(
+    'a slow control API (apiDelayMs past the client timeout) reads as unreachable, and the operator does not roll back for it',
+    { timeout: 60_000 },
+    async () => {
+      await withRuntime({ apiDelayMs: '1500' }, async (rt) => {
+        // The operator's own client, with a timeout shorter than the injected delay.
+        const client = new RuntimeClient(
+          fetchTransport(() => rt.url, 1000),
+          () => Promise.resolve(TOKEN),
+        );
+        const view = await client.view(app);
+        assert.equal(view, undefined, 'a timeout is "did not answer", not "failed"');
+        // An upgraded version past its readiness deadline, whose pods are not restarting.
+        const v1 = spec();
+        const v2 = spec({ image: 'weir/app:2' });
+        const d = decide(
+          input({
+            spec: v2,
+            status: {
+              phase: Phase.Running,
+              lastReconciledSpec: JSON.stringify(v2),
+              lastStableSpec: JSON.stringify(v1),
+              deployedSpecHash: deploymentHash(v2),
+              phaseStartedAt: new Date(T0).toISOString(),
+              phaseDeadline: new Date(T0 + 300_000).toISOString(),
+              operations: [
+                {
+                  type: 'upgrade',
+                  trigger: 'spec change',
+                  snapshot: 'sp-1',
+                  outcome: 'Succeeded',
+                  startedAt: new Date(T0).toISOString(),
+                },
+              ],
+            },
+            observed: {
+              nowMs: T0 + 301_000,
+              workloads: { present: true, specHash: deploymentHash(v2), podsRemaining: 2, podRestarts: 0 },
+            },
+          }),
+        );
+        assert.equal(d.phase, Phase.Running, d.message);
+        assert.equal(d.stalled?.reason, 'RuntimeUnreachable');
       });
     },
   );

@@ -3,7 +3,7 @@
 // answers ask (savepoints, cancel, resume, preview). It stays up after the job ends, so that
 // Kubernetes does not start the job again; the operator deletes its pod.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type {
@@ -16,7 +16,7 @@ import type {
 } from '../api/contract.ts';
 import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
 import type { FaultSwitches } from '../runtime/executor.ts';
-import { completedCheckpoints } from '../snapshot/format.ts';
+import { completedCheckpoints, linkAsCheckpoint } from '../snapshot/format.ts';
 import { readJobSavepointManifest, restorePartFor } from '../snapshot/job-snapshot.ts';
 import { writeRescaledPart } from '../snapshot/rescale.ts';
 import { deploymentCheckpointDir, type RuntimeConfig } from './config.ts';
@@ -41,12 +41,6 @@ export interface WorkerOptions {
   readonly log?: (line: string) => void;
 }
 
-/**
- * Where each stage restarts after it stopped at a savepoint part that did not end the job: the
- * part is newer than its checkpoints (its transaction committed after them). Removed once every
- * stage checkpointed again.
- */
-const RESUME_HINT = '_resume.json';
 /** The exchange generation a deployment uses (kept for a later restore of its checkpoints). */
 const EXCHANGE_FILE = '_exchange.json';
 
@@ -81,7 +75,6 @@ export class Worker {
   #watermarkAdvancedAt: number | undefined;
   #lastWatermark = MIN_WATERMARK;
   #stopped = false;
-  #hintActive = false;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -185,19 +178,10 @@ export class Worker {
   }
 
   /**
-   * Per stage: the savepoint part it stopped at (the resume hint), else its own checkpoints once
-   * it has any, else the deployment's snapshot (`restoreFrom`), else nothing.
+   * Per stage: its own checkpoints once it has any (savepoint parts it stopped at are among them),
+   * else the deployment's snapshot (`restoreFrom`), else nothing.
    */
   async #restorePoints(): Promise<(stage: string) => Promise<string | undefined>> {
-    let hint: Record<string, string> = {};
-    try {
-      hint = (
-        JSON.parse(await readFile(join(this.#checkpointDir, RESUME_HINT), 'utf8')) as { stages: Record<string, string> }
-      ).stages;
-      this.#hintActive = true;
-    } catch {
-      // no hint: the usual case
-    }
     const from = this.#o.config.restoreFrom;
     let part: string | undefined;
     if (from !== null) {
@@ -208,8 +192,6 @@ export class Worker {
           : await writeRescaledPart(from, p.rescale, this.#o.index, join(this.#checkpointDir, '_rescaled'));
     }
     return async (stage) => {
-      const h = hint[stage];
-      if (h !== undefined) return h;
       const own = join(this.#checkpointDir, stage);
       if ((await completedCheckpoints(own)).length > 0) return own;
       if (part === undefined) return undefined;
@@ -355,7 +337,11 @@ export class Worker {
     }
   }
 
-  /** Every stage stops at its part of the savepoint; the hint makes each restart from there. */
+  /**
+   * Every stage stops at its part of the savepoint. Each part is also linked into the stage's own
+   * checkpoints: its transaction committed after them, so a restart must restore it (or newer),
+   * and it must not depend on the savepoint staying where it is (it may be disposed).
+   */
   async #savepoint(stages: WorkerStages, sp: NonNullable<WorkerCommands['savepoint']>): Promise<void> {
     const ctl = new AbortController();
     this.#savepointAbort = { id: sp.id, ctl };
@@ -363,7 +349,7 @@ export class Worker {
     if (!sp.stop) this.#pausedFor = sp.id;
     try {
       await stages.savepoint(sp.id, sp.dir, ctl.signal, async (stage, path) => {
-        await this.#hint(stage, path);
+        await linkAsCheckpoint(path, join(this.#checkpointDir, stage));
       });
       this.#savepoints.set(sp.id, { id: sp.id, state: 'COMPLETED', path: sp.dir });
     } catch (err) {
@@ -377,18 +363,6 @@ export class Worker {
 
   #savepointDone(id: string): void {
     if (this.#savepointAbort?.id === id) this.#savepointAbort = undefined;
-  }
-
-  async #hint(stage: string, path: string): Promise<void> {
-    const file = join(this.#checkpointDir, RESUME_HINT);
-    let stages: Record<string, string> = {};
-    try {
-      stages = (JSON.parse(await readFile(file, 'utf8')) as { stages: Record<string, string> }).stages;
-    } catch {
-      // first stage of this savepoint
-    }
-    await mkdir(this.#checkpointDir, { recursive: true });
-    await writeJson(file, { stages: { ...stages, [stage]: path } });
   }
 
   async #heartbeats(): Promise<void> {
@@ -406,11 +380,6 @@ export class Worker {
       } catch (err) {
         // The coordinator may be restarting: the job goes on, and so do the heartbeats.
         this.#log(`heartbeat: ${(err as Error).message}`);
-      }
-      // Once every stage checkpointed after a resume, its own checkpoints are the restore point again.
-      if (this.#hintActive && this.#state === 'RUNNING' && (this.#stages?.metrics().checkpointsCompleted ?? 0) > 0) {
-        await rm(join(this.#checkpointDir, RESUME_HINT), { force: true });
-        this.#hintActive = false;
       }
       await delay(every);
     }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -302,4 +302,29 @@ export async function loadKeyedState(
       }
     }
   }
+}
+
+/**
+ * Makes a completed snapshot one of a checkpoint directory's checkpoints (`chk-<its epoch>`), by
+ * hard links (no copy: the same volume), so that it outlives the original being deleted.
+ */
+export async function linkAsCheckpoint(snapshot: string, checkpointDir: string): Promise<void> {
+  const epoch = (await readManifest(snapshot)).epoch;
+  const target = join(checkpointDir, checkpointDirName(epoch));
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  // The manifest and the commit mark last, as when a checkpoint is written.
+  const names = (await readdir(snapshot)).sort((a, b) => rank(a) - rank(b));
+  for (const n of names) {
+    try {
+      await link(join(snapshot, n), join(target, n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await copyFile(join(snapshot, n), join(target, n));
+    }
+  }
+}
+
+function rank(name: string): number {
+  return name === COMMITTED ? 2 : name === MANIFEST ? 1 : 0;
 }
