@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { appManifests } from '../act/manifests.ts';
+import { appManifests, compatibilityCheckManifests } from '../act/manifests.ts';
 import type { KubeObject } from '../names.ts';
 import { spec } from '../testing/fixtures.ts';
 
@@ -93,7 +93,7 @@ describe('the runtime image', () => {
     app: { name: string; namespace: string },
     objects: KubeObject[],
     image: string,
-  ): Promise<string> {
+  ): Promise<{ base: string; state: string }> {
     const cm = objects.find((o) => o.kind === 'ConfigMap');
     const deployment = objects.find((o) => o.kind === 'Deployment');
     const statefulSet = objects.find((o) => o.kind === 'StatefulSet');
@@ -130,7 +130,7 @@ describe('the runtime image', () => {
     );
     started.push(coordinator);
     started.push(await pod(`${app.name}-worker-0`, container(statefulSet), undefined));
-    return `http://${coordinator.getHost()}:${coordinator.getMappedPort(8081)}`;
+    return { base: `http://${coordinator.getHost()}:${coordinator.getMappedPort(8081)}`, state };
   }
 
   /** When the job ran and completed a checkpoint (0: it did not within two minutes). */
@@ -168,7 +168,7 @@ describe('the runtime image', () => {
         { specHash: 'image-test' },
       );
       const startedAt = Date.now();
-      const base = await runPods(app, objects, IMAGE);
+      const { base, state } = await runPods(app, objects, IMAGE);
       const get = (path: string, token?: string) =>
         fetch(`${base}${path}`, { headers: token === undefined ? {} : { 'x-weir-token': token } });
       assert.equal((await get('/v1/health')).status, 200);
@@ -178,6 +178,43 @@ describe('the runtime image', () => {
       t.diagnostic(`containers started to a completed checkpoint in ${((ready - startedAt) / 1000).toFixed(1)} s`);
       const metrics = await (await get('/metrics', TOKEN)).text();
       assert.match(metrics, /weir_operator_records_in\{operator="ad-events"\} [1-9]/);
+
+      // The operator's pre-flight check Job with this image, on the job's latest checkpoint.
+      const cps = (await (await get('/v1/checkpoints', TOKEN)).json()) as { lastCompleted?: { path: string } };
+      const snapshot = cps.lastCompleted?.path;
+      assert.ok(snapshot !== undefined);
+      const check = compatibilityCheckManifests(
+        app,
+        spec({ image: IMAGE, pipeline, checkpoints: { ...spec().checkpoints, intervalSeconds: 2 } }),
+        { specHash: 'image-check', attempt: 0, snapshot },
+      );
+      const job = check.job.spec as { template: { spec: { containers: Container[] } } };
+      const checkContainer = job.template.spec.containers[0];
+      assert.ok(checkContainer !== undefined);
+      const checkDir = await mkdtemp(join(dir, 'check-'));
+      await chmod(checkDir, 0o755); // readable by the pod's uid, as a ConfigMap volume is
+      const data = check.configMapFor('uid').data as Record<string, string>;
+      for (const [file, text] of Object.entries(data)) await writeFile(join(checkDir, file), text);
+      const uid = String(checkContainer.securityContext.runAsUser);
+      // As the kubelet does: a writable termination-log file mounted into the container.
+      const report = join(checkDir, 'termination-log');
+      await writeFile(report, '');
+      await chmod(report, 0o666);
+      const out = execFileSync(
+        'docker',
+        [
+          ...['run', '--rm', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'],
+          ...['--user', `${uid}:${uid}`, '--tmpfs', '/tmp'],
+          ...['-v', `${checkDir}:/etc/weir-check:ro`, '-v', `${state}:/var/lib/weir:ro`],
+          ...['-v', `${report}:/dev/termination-log`],
+          IMAGE,
+          ...checkContainer.args,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.match(out, /compatible/i, out);
+      const verdict = JSON.parse(await readFile(report, 'utf8')) as { compatible: boolean };
+      assert.equal(verdict.compatible, true, JSON.stringify(verdict));
     },
   );
 
@@ -203,7 +240,7 @@ describe('the runtime image', () => {
         },
         { specHash: 'custom-test' },
       );
-      const url = await runPods(app, objects, custom);
+      const { base: url } = await runPods(app, objects, custom);
       assert.ok((await untilRunning(url)) > 0, 'the custom pipeline runs and checkpoints');
       const ops = (await (await fetch(`${url}/v1/operators`, { headers: { 'x-weir-token': TOKEN } })).json()) as {
         operators: { operatorId: string }[];

@@ -14,6 +14,12 @@ import type { KubeObject } from '../../names.ts';
 
 const CLI = fileURLToPath(new URL('../../../../runtime-image/src/cli/main.ts', import.meta.url));
 
+/** Every pod process this test process started: none outlives it, whatever ends it. */
+const alive = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of alive) c.kill('SIGKILL');
+});
+
 interface EnvVar {
   name: string;
   value?: string;
@@ -153,7 +159,12 @@ export class LocalRuntime {
     }
     const rt = new LocalRuntime(o, `http://127.0.0.1:${port}`, env);
     for (const [pod, e] of env) rt.startPod(pod, e.WEIR_ROLE === 'coordinator' ? 'coordinator' : 'worker');
-    await rt.ready();
+    try {
+      await rt.ready();
+    } catch (err) {
+      await rt.stop(1000);
+      throw err;
+    }
     return rt;
   }
 
@@ -165,6 +176,8 @@ export class LocalRuntime {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    alive.add(child);
+    child.once('exit', () => alive.delete(child));
     const existing = this.pods.find((p) => p.name === name);
     const pod: LocalPod = existing ?? { name, role, process: child, exited: Promise.resolve(null), output: '' };
     pod.process = child;
@@ -188,7 +201,7 @@ export class LocalRuntime {
   async ready(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const ok = await fetch(`${this.url}/v1/health`, { signal: AbortSignal.timeout(1000) }).then(
+      const ok = await fetch(`${this.url}/v1/health`, { signal: AbortSignal.timeout(5000) }).then(
         () => true,
         () => false,
       );
