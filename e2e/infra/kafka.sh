@@ -155,7 +155,10 @@ serving() {
 
 start() {
   local bridge="$1"
-  if [ -n "$bridge" ] && ! ip -4 addr 2>/dev/null | grep -q "inet $bridge/"; then
+  # Captured first: under pipefail, `ip ... | grep -q` fails when grep exits before ip finished writing.
+  local addrs
+  addrs=$(ip -4 addr 2>/dev/null || true)
+  if [ -n "$bridge" ] && ! grep -q "inet $bridge/" <<<"$addrs"; then
     fail "bridge address $bridge is not an address of this host (set WEIR_KAFKA_BRIDGE_ADDRESS, or none)"
   fi
   for p in "$port" "$controller_port" "$sasl_port"; do

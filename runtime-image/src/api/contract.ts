@@ -132,7 +132,7 @@ export interface OperatorMetrics {
   recordsInPerSecond: number;
   recordsOutPerSecond: number;
   watermark?: string;
-  /** Fill of the operator's output queue (sinks, async I/O), 0..1. */
+  /** Share of the time its input waited on the operator (a sink's send in flight, async I/O at capacity), 0..1. */
   backpressure?: number;
   checkpointDurationMs?: number;
   checkpointBytes?: number;

@@ -406,6 +406,7 @@ class Executor {
           recordsIn: rt.recordsIn,
           recordsOut: rt.recordsOut,
           watermark: Math.min(...rt.tasks.map((t) => t.wm)),
+          blockedMs: rt.blockedMs,
         })),
       splits: () => this.#sources.splitStates(),
       preview: (ids) => {

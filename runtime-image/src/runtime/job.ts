@@ -107,6 +107,8 @@ export interface OperatorStats {
   readonly recordsOut: number;
   /** Input watermark (the minimum over its instances). */
   readonly watermark: number;
+  /** Time its input waited on it since the job started (ms). */
+  readonly blockedMs: number;
 }
 
 export interface SplitStats {

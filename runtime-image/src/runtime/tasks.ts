@@ -54,6 +54,8 @@ export interface NodeRuntime {
   /** Records into and out of the operator (all its instances) since the job started. */
   recordsIn: number;
   recordsOut: number;
+  /** Time its input spent waiting on it (a sink's send in flight, async I/O at capacity): backpressure. */
+  blockedMs: number;
   /** The live preview's sample of its input, when someone looks (the newest `PREVIEW_SAMPLE` records). */
   sample: Rec[] | undefined;
 }
@@ -146,6 +148,7 @@ export class TaskGraph {
         outputs: new Map(),
         recordsIn: 0,
         recordsOut: 0,
+        blockedMs: 0,
         sample: undefined,
       };
       byId.set(node.id, rt);
@@ -277,8 +280,14 @@ export class TaskGraph {
    */
   send(task: Task, msg: Message, channel = 0): MaybePromise {
     switch (msg.kind) {
-      case 'data':
-        return task.op.processBatch(msg.batch, task.out);
+      case 'data': {
+        const r = task.op.processBatch(msg.batch, task.out);
+        if (!(r instanceof Promise)) return r;
+        const from = performance.now();
+        return r.then(() => {
+          task.node.blockedMs += performance.now() - from;
+        });
+      }
       case 'watermark': {
         task.tracker?.update(channel, msg.ts);
         const input = task.tracker?.current ?? msg.ts;

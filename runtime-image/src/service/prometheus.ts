@@ -69,7 +69,11 @@ export function registerJobMetrics(registry: Registry, view: JobMetricsView): vo
   perOperator('weir_operator_watermark_seconds', 'Input watermark of the operator (the minimum over workers)', (o) =>
     o.watermark === undefined ? undefined : Date.parse(o.watermark) / 1000,
   );
-  perOperator('weir_operator_backpressure', 'Fill of the operator output queue, 0..1', (o) => o.backpressure);
+  perOperator(
+    'weir_operator_backpressure',
+    'Share of the time its input waited on the operator, 0..1',
+    (o) => o.backpressure,
+  );
   perOperator('weir_operator_checkpoint_duration_seconds', 'Duration of the latest checkpoint (slowest worker)', (o) =>
     o.checkpointDurationMs === undefined ? undefined : o.checkpointDurationMs / 1000,
   );

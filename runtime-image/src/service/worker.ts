@@ -75,6 +75,7 @@ export class Worker {
   #watermarkAdvancedAt: number | undefined;
   #lastWatermark = MIN_WATERMARK;
   #stopped = false;
+  readonly #blocked = new Map<string, { blockedMs: number; at: number }>();
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -283,6 +284,7 @@ export class Worker {
         kind: o.kind,
         recordsIn: o.recordsIn,
         recordsOut: o.recordsOut,
+        backpressure: this.#backpressure(o.operatorId, o.blockedMs, now),
         ...(o.watermark <= MIN_WATERMARK || o.watermark >= MAX_WATERMARK ? {} : { watermark: o.watermark }),
       })),
       splits: (stages?.splits() ?? []).map((s) => ({
@@ -314,6 +316,14 @@ export class Worker {
       savepoints: [...this.#savepoints.values()],
       ...(Object.keys(preview).length === 0 ? {} : { preview }),
     };
+  }
+
+  /** The share of the time since the last report that the operator kept its input waiting. */
+  #backpressure(operatorId: string, blockedMs: number, now: number): number {
+    const prev = this.#blocked.get(operatorId);
+    this.#blocked.set(operatorId, { blockedMs, at: now });
+    if (prev === undefined || now <= prev.at || blockedMs < prev.blockedMs) return 0;
+    return Math.min(1, Math.round(((blockedMs - prev.blockedMs) / (now - prev.at)) * 1000) / 1000);
   }
 
   /** Does what the coordinator asks (each wish is repeated until the reports show it done). */
