@@ -166,6 +166,13 @@ export interface SinkConnector<T> {
   readonly type: string;
   /** Recovery, before `open` and before any state is restored; once per job start. */
   recover?(ctx: ConnectorContext): Promise<SinkRecovery>;
+  /**
+   * Reads what it committed again (after `recover`). Kafka makes a fenced transaction's marker
+   * visible a moment after the fence returns (the group coordinator applies it asynchronously;
+   * KIP-447's require_stable, which kafkajs lacks): recovery asks again before it discards a
+   * pending snapshot.
+   */
+  recheck?(): Promise<SinkRecovery>;
   open(ctx: SinkContext): Promise<void>;
   /** `timestamps` are the records' event times, in the same order. */
   write(values: readonly T[], timestamps?: readonly number[]): void | Promise<void>;

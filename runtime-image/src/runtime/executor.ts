@@ -28,11 +28,15 @@ import {
   type SavepointRequest,
 } from './job.ts';
 import type { OperatorCounters } from './operator.ts';
-import { planRestore, restoredWorkerCount } from './restore.ts';
+import { pendingEpoch, planRestore, restoredWorkerCount } from './restore.ts';
 import { SourceDriver } from './sources.ts';
 import { PREVIEW_SAMPLE, TaskGraph } from './tasks.ts';
 
 export * from './job.ts';
+
+/** How long recovery keeps asking sinks whether a pending snapshot's epoch committed: 12 × 250 ms. */
+const MARKER_RECHECKS = 12;
+const MARKER_RECHECK_MS = 250;
 
 type Request =
   | { kind: 'checkpoint'; resolve: (c: CheckpointInfo) => void; reject: (e: Error) => void }
@@ -144,6 +148,7 @@ class Executor {
     }
     this.#o.faults?.onRestorePhase?.('sinks-recovered');
     if (this.#o.restoreFrom !== undefined) this.#state = JobState.restoring;
+    await this.#settleMarkers(recoveries);
     const plan = await planRestore(this.#o.restoreFrom, this.#o.checkpoints?.dir, recoveries);
     this.#epochs = new EpochCounter(plan.lastEpoch);
     if (plan.manifest !== undefined && plan.dir !== undefined) {
@@ -163,6 +168,25 @@ class Executor {
     this.#o.faults?.onRestorePhase?.('state-loaded');
     // The sinks rolled the restored snapshot forward when they opened: its output is now committed.
     if (plan.markCommitted && plan.dir !== undefined) await markCommitted(plan.dir);
+  }
+
+  /**
+   * Before a pending snapshot is discarded because a sink reports an older commit, the sinks are
+   * asked again for a while: a commit that was in flight when the job died may become visible
+   * only a moment after the fence (see `SinkConnector.recheck`). Updates `recoveries` in place.
+   */
+  async #settleMarkers(recoveries: SinkRecovery[]): Promise<void> {
+    const pending = await pendingEpoch(this.#o.restoreFrom);
+    if (pending === undefined) return;
+    const sinks = this.#graph.nodes.flatMap((n) => (n.kind === 'sink' && n.sink.recover !== undefined ? [n.sink] : []));
+    for (let attempt = 0; attempt < MARKER_RECHECKS; attempt++) {
+      const behind = recoveries.some((r) => r.committedEpoch !== undefined && r.committedEpoch < pending);
+      if (!behind) return;
+      await delay(MARKER_RECHECK_MS);
+      for (const [i, s] of sinks.entries()) {
+        if (s.recheck !== undefined) recoveries[i] = await s.recheck();
+      }
+    }
   }
 
   /** Keyed state, operator state and watermarks of the restored snapshot; then every operator opens. */

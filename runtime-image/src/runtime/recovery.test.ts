@@ -231,3 +231,39 @@ test('after a rescale, sinks learn at recovery how many workers wrote the snapsh
     await rm(base, { recursive: true, force: true });
   }
 });
+
+test('recovery asks the sinks again before it discards a pending snapshot: a commit in flight at the crash may show late', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'weir-recheck-'));
+  try {
+    const checkpoints = join(base, 'chk');
+    const graph = (sink: SinkConnector<unknown>): Graph => {
+      const b = new PipelineBuilder('recheck');
+      b.source('gen', generatorSource({ seed: 1, ratePerSecond: 2000, startTs: 0 })).sink(sink, { id: 'out' });
+      return b.build();
+    };
+    const first = await startJob(graph(discardSink()), { checkpoints: { dir: checkpoints, retain: 5 } });
+    await first.triggerCheckpoint();
+    const newest = await first.triggerCheckpoint();
+    await first.cancel();
+    // The newest checkpoint as a crash during its commit leaves it: written, not marked committed.
+    await rm(join(newest.path ?? '', '_committed'));
+    const restore = async (answers: number[]): Promise<{ restoredFrom: string | undefined; asked: number }> => {
+      let asked = 0;
+      const sink: SinkConnector<unknown> = {
+        ...discardSink(),
+        recover: () => Promise.resolve({ committedEpoch: newest.epoch - 1 }),
+        recheck: () => Promise.resolve({ committedEpoch: answers[Math.min(asked++, answers.length - 1)] }),
+      };
+      const job = await startJob(graph(sink), { restoreFrom: checkpoints, checkpoints: { dir: join(base, 'next') } });
+      const restoredFrom = job.metrics().restoredFrom;
+      await job.cancel();
+      return { restoredFrom, asked };
+    };
+    // The marker shows the commit on the second look: the pending snapshot is rolled forward, not discarded.
+    const late = await restore([newest.epoch - 1, newest.epoch]);
+    assert.equal(late.restoredFrom, newest.path);
+    assert.equal(late.asked, 2);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});

@@ -37,6 +37,20 @@ async function allCheckpointEpochs(dir: string | undefined): Promise<number[]> {
   }
 }
 
+/** The epoch of the newest snapshot `restoreFrom` offers when it is still pending (written, not marked committed). */
+export async function pendingEpoch(restoreFrom: string | undefined): Promise<number | undefined> {
+  if (restoreFrom === undefined) return undefined;
+  let dir = restoreFrom;
+  if (!(await isSnapshotDir(restoreFrom))) {
+    const epochs = await completedCheckpoints(restoreFrom);
+    const newest = epochs.at(-1);
+    if (newest === undefined) return undefined;
+    dir = join(restoreFrom, checkpointDirName(newest));
+  }
+  if (await isCommitted(dir)) return undefined;
+  return (await readManifest(dir)).epoch;
+}
+
 /**
  * How many workers wrote the snapshots a job may restore (the most over the candidates), before
  * choosing one: sinks need it to fence the transactional ids of workers a downscale removed.

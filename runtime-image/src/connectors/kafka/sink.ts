@@ -92,6 +92,7 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> & { stopM
       const r = await o.scope.recover(ctx.job, ctx.task.index, ctx.task.count, ctx.task.restoredCount);
       return { committedEpoch: r.committedEpoch };
     },
+    recheck: () => o.scope.rereadMarker(),
     open: () => Promise.resolve(),
     onWatermark(wm) {
       if (!inBand || wm <= watermark) return undefined;

@@ -130,6 +130,17 @@ export class KafkaWriteScope {
     return this.#recovered;
   }
 
+  /** The marker read again (see `SinkConnector.recheck`). */
+  async rereadMarker(): Promise<{ committedEpoch: number | undefined }> {
+    if (!this.#o.exactlyOnce) return { committedEpoch: undefined };
+    await this.#recovered;
+    const topic = this.#markerTopic;
+    if (topic === undefined) throw new Error('kafka: a write scope without sinks cannot recover');
+    const m = await (await this.#port()).readMarker(markerGroupFor(this.#job, this.#worker), topic, 0);
+    const epoch = m === undefined ? undefined : parseMarker(m.metadata)?.epoch;
+    return { committedEpoch: epoch ?? 0 };
+  }
+
   /** A Kafka source's position at this epoch's barrier: committed in the epoch's transaction (Kafka Streams does the same). */
   reportOffset(group: string, topic: string, partition: number, offset: number): void {
     const key = `${group}\u0000${topic}`;
