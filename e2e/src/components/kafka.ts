@@ -229,8 +229,20 @@ export async function createTopic(
   const admin = kafkaClient(broker, 'weir-tests-admin').admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+    const created = await admin.createTopics({ topics: [{ topic, numPartitions }] });
     if (!created) throw new Error(`topic ${topic} already exists`);
+    // Then every partition has a leader. kafkajs' waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION,
+    // which a busy broker answers for a moment after creating the topic.
+    await waitFor(
+      async () => {
+        const md = await admin.fetchTopicMetadata({ topics: [topic] });
+        const ps = md.topics.find((t) => t.name === topic)?.partitions ?? [];
+        if (ps.length < numPartitions || ps.some((p) => p.leader < 0))
+          throw new Error(`topic ${topic} has no leaders yet`);
+      },
+      30_000,
+      100,
+    );
   } finally {
     await admin.disconnect();
   }
