@@ -229,7 +229,7 @@ export async function createTopic(
   const admin = kafkaClient(broker, 'weir-tests-admin').admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({ topics: [{ topic, numPartitions }] });
+    const created = await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: false });
     if (!created) throw new Error(`topic ${topic} already exists`);
     // Then every partition has a leader. kafkajs' waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION,
     // which a busy broker answers for a moment after creating the topic.

@@ -313,7 +313,8 @@ export class KafkajsPort implements KafkaPort {
   async ensureTopic(topic: string, partitions: number): Promise<void> {
     const admin = await this.#adminClient();
     try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      // Leaders are awaited below: kafkajs' own wait gives up on UNKNOWN_TOPIC_OR_PARTITION from a busy broker.
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false });
     } catch (err) {
       // Another worker created it first.
       if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
