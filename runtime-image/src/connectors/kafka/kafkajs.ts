@@ -1,3 +1,5 @@
+// First: replaces kafkajs' aborted-transaction filter before kafkajs loads it.
+import './aborted-filter.ts';
 import { randomBytes } from 'node:crypto';
 import kafkajs, {
   type Admin,
