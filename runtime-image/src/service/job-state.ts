@@ -1,4 +1,5 @@
 // The coordinator's judgements, as pure functions of what the workers last reported.
+import { join } from 'node:path';
 import type {
   CheckpointSummary,
   JobState,
@@ -8,6 +9,7 @@ import type {
   WorkerSavepointReport,
   WorkerState,
 } from '../api/contract.ts';
+import { partName } from '../snapshot/job-snapshot.ts';
 
 /** What the coordinator knows of one worker. */
 export interface WorkerView {
@@ -120,7 +122,7 @@ export function savepointProgress(
 
 /** The directory of worker `index`'s part of a job snapshot. */
 export function partDir(dir: string, index: number): string {
-  return `${dir}/w${index}`;
+  return join(dir, partName(index));
 }
 
 /**

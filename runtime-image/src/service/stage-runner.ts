@@ -46,12 +46,14 @@ export interface StagesOptions {
   readonly restoreFor: (stage: string) => Promise<string | undefined>;
   readonly allowNonRestoredState: boolean;
   readonly faults?: FaultSwitches | undefined;
+  /** `stagesOf` the job's graph (undefined: one stage, the whole graph). */
+  readonly plans: readonly StagePlan[] | undefined;
 }
 
-/** Whether the job runs cut into stages: with Kafka to carry the exchange, and a keyBy to cut at. */
-export async function stagesOf(o: Pick<StagesOptions, 'dataflow' | 'kafka'>): Promise<StagePlan[] | undefined> {
-  if (o.kafka === undefined) return undefined;
-  const plans = planStages((await o.dataflow()).graph);
+/** The job's stages when it runs cut: with Kafka to carry the exchange, and a keyBy to cut at. */
+export function stagesOf(graph: Graph, hasKafka: boolean): StagePlan[] | undefined {
+  if (!hasKafka) return undefined;
+  const plans = planStages(graph);
   return plans.length > 1 ? plans : undefined;
 }
 
@@ -80,7 +82,7 @@ export class WorkerStages {
   }
 
   static async start(o: StagesOptions): Promise<WorkerStages> {
-    const plans = await stagesOf(o);
+    const plans = o.plans;
     const runs: StageRun[] = [];
     try {
       if (plans === undefined) {

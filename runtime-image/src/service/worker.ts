@@ -106,9 +106,10 @@ export class Worker {
         this.#state = this.#restarts > 0 || this.#resume ? 'RESTARTING' : 'STARTING';
         this.#resume = false;
         const c = this.#o.config;
-        const plans = await stagesOf({ dataflow: this.#o.dataflow, kafka: c.kafka ?? undefined });
+        const { graph } = await this.#o.dataflow();
+        const plans = stagesOf(graph, c.kafka !== null);
         if (plans === undefined) {
-          const problem = parallelismProblem((await this.#o.dataflow()).graph, c.parallelism);
+          const problem = parallelismProblem(graph, c.parallelism);
           if (problem !== undefined) throw new Error(problem);
         }
         const restore = await this.#restorePoints();
@@ -127,6 +128,7 @@ export class Worker {
           restoreFor: restore,
           allowNonRestoredState: c.allowNonRestoredState,
           faults: this.#o.faults,
+          plans,
         });
         this.#state = 'RUNNING';
         this.#pausedFor = undefined;
