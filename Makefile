@@ -16,7 +16,7 @@ export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
 .PHONY: help setup build lint format test crds bench demo infra-up infra-down
-.PHONY: kube-build kube-up kube-down helm kind
+.PHONY: kube-build kube-up kube-down helm kind cluster-up cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,8 +51,17 @@ kube-build: ## build etcd, kube-apiserver, kube-controller-manager, kubectl (Go 
 kube-up: ## start (or reuse) the loopback Kubernetes control plane; prints the admin kubeconfig
 	e2e/infra/kubernetes/up.sh
 
-kube-down: ## stop the control plane (KUBE_PURGE=1 also deletes its etcd data)
+kube-down: ## stop the node if it runs, then the control plane (KUBE_PURGE=1 also deletes its etcd data)
+	e2e/infra/kubernetes/node-down.sh
 	e2e/infra/kubernetes/down.sh $(if $(filter 1,$(KUBE_PURGE)),--purge)
+
+cluster-up: ## start (or reuse) a single-node cluster with real pods (containerd, kubelet, DNS, storage); prints the kubeconfig
+	e2e/infra/up.sh >&2
+	e2e/infra/kubernetes/node-up.sh
+
+cluster-down: ## stop the single-node cluster and undo its host changes (CLUSTER_PURGE=1 also deletes images and etcd data)
+	status=0; e2e/infra/kubernetes/node-down.sh $(if $(filter 1,$(CLUSTER_PURGE)),--purge) || status=1; \
+	  e2e/infra/kubernetes/down.sh $(if $(filter 1,$(CLUSTER_PURGE)),--purge) || status=1; exit $$status
 
 helm: ## build helm (pinned, cached)
 	e2e/infra/kubernetes/build.sh helm

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the Kubernetes tool chain from the Go module proxy, cached by version:
-#   build.sh [kube|etcd|helm|kind|all]...   (default: kube etcd, what the control plane needs)
+#   build.sh [kube|etcd|node|helm|kind|all]...   (default: kube etcd, what the control plane needs;
+#   node: kube-scheduler, kubelet, kube-proxy, CoreDNS, local-path-provisioner and the pause binary)
 # A binary already in the cache is not rebuilt; a build writes to a temporary name and renames,
 # so an interrupted build never leaves a half-written binary behind.
 set -euo pipefail
@@ -40,6 +41,27 @@ build_kube() {
   done
 }
 
+# The node's components: the same wrapper module, plus CoreDNS and the local-path provisioner
+# (plain `go install`s: neither has replace directives), plus the pod sandbox's pause binary,
+# compiled from Kubernetes' own pause.c with the flags of its build/pause/Makefile.
+build_node() {
+  local dir=$KUBE_INFRA_DIR/build/kubernetes cmd
+  for cmd in kube-scheduler kubelet kube-proxy; do
+    go_build "$K8S_BIN" "$cmd" "$dir" "k8s.io/kubernetes/cmd/$cmd" "$(k8s_ldflags)"
+  done
+  go_install "$COREDNS_BIN" coredns "github.com/coredns/coredns@$COREDNS_VERSION"
+  go_install "$LOCAL_PATH_BIN" local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+  if [[ ! -x $PAUSE_BIN/pause ]]; then
+    command -v gcc >/dev/null || die "gcc is not on PATH (needed to compile the pause binary)"
+    local src
+    src=$(env -C "$dir" go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    mkdir -p "$PAUSE_BIN"
+    step "pause: gcc -static pause.c" \
+      gcc -Os -Wall -Werror -static "-DVERSION=v$PAUSE_VERSION-weir" -o "$PAUSE_BIN/pause.tmp.$$" "$src/build/pause/linux/pause.c"
+    mv -f "$PAUSE_BIN/pause.tmp.$$" "$PAUSE_BIN/pause"
+  fi
+}
+
 build_etcd() {
   local dir=$KUBE_INFRA_DIR/build/etcd
   grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$dir/go.mod" || die "build/etcd/go.mod does not pin etcd $ETCD_VERSION"
@@ -70,9 +92,10 @@ for t in "${targets[@]}"; do
   case $t in
     kube) build_kube ;;
     etcd) build_etcd ;;
+    node) build_node ;;
     helm) build_helm ;;
     kind) build_kind ;;
-    all) build_etcd; build_kube; build_helm; build_kind ;;
-    *) die "unknown build target '$t' (expected kube, etcd, helm, kind or all)" ;;
+    all) build_etcd; build_kube; build_node; build_helm; build_kind ;;
+    *) die "unknown build target '$t' (expected kube, etcd, node, helm, kind or all)" ;;
   esac
 done

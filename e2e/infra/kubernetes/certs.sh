@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Generate the control plane's PKI with openssl, once: a CA, serving certs for the apiserver and
-# etcd (loopback only), client certs (admin in system:masters, controller manager, apiserver→etcd)
-# and the service-account signing key pair. Existing files are kept, so kubeconfigs stay valid.
+# Generate the cluster's PKI with openssl, once: a CA, serving certs for the apiserver (loopback and
+# the node address) and etcd (loopback only), client certs (admin in system:masters, controller
+# manager, scheduler, kube-proxy, the node's kubelet, apiserver→etcd, apiserver→kubelet) and the
+# service-account signing key pair. Existing files are kept, so kubeconfigs stay valid.
 #   certs.sh PKI_DIR
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -17,9 +18,10 @@ key() { [[ -f $1.key ]] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_cu
 # cert NAME SUBJECT EXT_USAGE [SAN]: a leaf certificate signed by the CA, valid one year.
 cert() {
   local name=$1 subj=$2 usage=$3 san=${4:-}
-  # Kept while valid for another day and signed by the current CA; otherwise issued anew.
+  # Kept while valid for another day, signed by the current CA and for the same names; otherwise
+  # issued anew.
   if [[ -f $name.crt ]] && openssl x509 -in "$name.crt" -noout -checkend 86400 >/dev/null &&
-    openssl verify -CAfile ca.crt "$name.crt" >/dev/null 2>&1; then
+    openssl verify -CAfile ca.crt "$name.crt" >/dev/null 2>&1 && [[ $(cat "$name.san" 2>/dev/null) == "$san" ]]; then
     return
   fi
   key "$name"
@@ -34,6 +36,7 @@ cert() {
   openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 \
     -extfile "$ext" -out "$name.crt" 2>/dev/null
   rm -f "$name.csr" "$ext"
+  printf '%s' "$san" >"$name.san"
 }
 
 if [[ ! -f ca.crt ]]; then
@@ -45,12 +48,16 @@ fi
 
 loopback="IP:127.0.0.1,DNS:localhost"
 cert apiserver "/CN=kube-apiserver" serverAuth \
-  "$loopback,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "$loopback,IP:$KUBE_NODE_IP,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 # etcd dials itself (grpc-gateway) with its serving cert, so that cert is also a client cert.
 cert etcd-server "/CN=etcd-server" serverAuth,clientAuth "$loopback"
 cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
 cert admin "/O=system:masters/CN=weir-admin" clientAuth
 cert controller-manager "/CN=system:kube-controller-manager" clientAuth
+cert scheduler "/CN=system:kube-scheduler" clientAuth
+cert kube-proxy "/CN=system:kube-proxy" clientAuth
+cert kubelet "/O=system:nodes/CN=system:node:$KUBE_NODE_NAME" clientAuth
+cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 
 if [[ ! -f sa.key ]]; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null

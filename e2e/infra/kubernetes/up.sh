@@ -95,6 +95,8 @@ step "build binaries" "$KUBE_INFRA_DIR/build.sh" kube etcd
 step "certificates" "$KUBE_INFRA_DIR/certs.sh" "$pki"
 kubeconfig "$admin_kubeconfig" admin
 kubeconfig "$KUBE_RUN/controller-manager.kubeconfig" controller-manager
+# For the node's components (node-up.sh), which run on the host too.
+for user in scheduler kube-proxy kubelet; do kubeconfig "$KUBE_RUN/$user.kubeconfig" "$user"; done
 
 start etcd "$KUBE_ETCD_PORT" "$ETCD_BIN/etcd" \
   --name weir --data-dir "$KUBE_RUN/etcd-data" \
@@ -105,20 +107,21 @@ start etcd "$KUBE_ETCD_PORT" "$ETCD_BIN/etcd" \
   --listen-metrics-urls "" --quota-backend-bytes 2147483648 --log-level warn
 step "etcd ready" wait_for etcd 30 etcd_healthy
 
-# No endpoint reconciler: the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints
-# reject (an error logged every 10 s); nothing runs inside this cluster that would use it.
+# Bound on every address, advertised at the node's bridge address: pods reach it through the
+# `kubernetes` Service (the lease reconciler publishes that endpoint). Client certificates only.
 start kube-apiserver "$KUBE_APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$KUBE_APISERVER_PORT" \
+  --bind-address 0.0.0.0 --advertise-address "$KUBE_NODE_IP" --secure-port "$KUBE_APISERVER_PORT" \
   --cert-dir "$KUBE_RUN/apiserver-certs" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" --anonymous-auth=false \
   --authorization-mode Node,RBAC \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP \
   --etcd-servers "https://127.0.0.1:$KUBE_ETCD_PORT" --etcd-cafile "$pki/ca.crt" \
   --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --service-cluster-ip-range 10.96.0.0/16 --profiling=false \
-  --endpoint-reconciler-type none
+  --service-cluster-ip-range "$KUBE_SERVICE_CIDR" --profiling=false
 step "kube-apiserver ready (/readyz)" wait_for kube-apiserver 90 apiserver_ready
 
 if [[ $KUBE_CONTROLLER_MANAGER == false ]]; then

@@ -1,8 +1,13 @@
-// `make crds`: writes the CRD generated from the schema into crds/ at the repository root.
-import { writeFileSync } from 'node:fs';
+// `make crds`: writes the CRD generated from the schema into crds/ and the Helm chart, and the
+// chart's RBAC rules (see generated-files.ts).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CRD_FILE, renderCrdYaml } from './crd.ts';
+import { generatedFiles } from './generated-files.ts';
 
-const target = fileURLToPath(new URL(`../../../${CRD_FILE}`, import.meta.url));
-writeFileSync(target, renderCrdYaml());
-console.log(`wrote ${CRD_FILE}`);
+for (const [path, content] of generatedFiles()) {
+  const target = fileURLToPath(new URL(`../../../${path}`, import.meta.url));
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, content);
+  console.log(`wrote ${path}`);
+}

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { buildCrd, CRD_FILE, renderCrdYaml } from './crd.ts';
+import { buildCrd } from './crd.ts';
+import { generatedFiles } from './generated-files.ts';
 import type { JsonSchema } from './schema-walk.ts';
 
 const repoFile = (path: string) => new URL(`../../../${path}`, import.meta.url);
@@ -21,8 +22,10 @@ const openApi = (): JsonSchema => {
 };
 
 describe('StreamApplication CRD', () => {
-  it('crds/ is up to date with the schema (run `make crds`)', () => {
-    assert.equal(readFileSync(repoFile(CRD_FILE), 'utf8'), renderCrdYaml(), `${CRD_FILE} is stale: run make crds`);
+  it('crds/ and the chart (its CRD and RBAC rules) are up to date with the code (run `make crds`)', () => {
+    for (const [path, content] of generatedFiles()) {
+      assert.equal(readFileSync(repoFile(path), 'utf8'), content, `${path} is stale: run make crds`);
+    }
   });
 
   it('is structural: every field has a type, or is int-or-string / preserves unknown fields', () => {

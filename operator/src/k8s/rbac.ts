@@ -26,7 +26,13 @@ export const operatorRules: readonly PolicyRule[] = [
   // The pre-flight compatibility check Jobs (their pods' termination messages are read with pods list).
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  // Reaching the runtime through the API server's service proxy (operator outside the cluster).
+];
+
+/**
+ * Only for an operator outside the cluster (`--runtime-access=proxy`), which reaches the runtime
+ * through the API server's service proxy; in the cluster it calls the app's Service directly.
+ */
+export const serviceProxyRules: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['services/proxy'], verbs: ['get', 'create'] },
 ];
 

@@ -24,7 +24,7 @@ import { availableForTests, kubernetesForTests } from '@weir/e2e';
 import { names, RUNTIME_API_PORT } from '../names.ts';
 import { RuntimeApiError, RuntimeClient, type AppRef } from '../runtime/client.ts';
 import { startFakeRuntime, type FakeRuntime } from '../runtime/testing/fake-runtime.ts';
-import { operatorRules } from './rbac.ts';
+import { operatorRules, serviceProxyRules } from './rbac.ts';
 import { serviceProxyTransport } from './service-proxy.ts';
 import { pollFor } from './testing/harness.ts';
 
@@ -56,7 +56,7 @@ async function operatorServiceAccount(
   if (bound) {
     await rbac.createNamespacedRole({
       namespace,
-      body: { metadata: { name }, rules: operatorRules.map((r) => ({ ...r })) },
+      body: { metadata: { name }, rules: [...operatorRules, ...serviceProxyRules].map((r) => ({ ...r })) },
     });
     await rbac.createNamespacedRoleBinding({
       namespace,
