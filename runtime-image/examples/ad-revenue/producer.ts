@@ -1,5 +1,5 @@
 // Writes ad events to the `ad-events` topic of a local broker for examples/kafka-revenue.yaml:
-//   node --conditions=source runtime-image/examples/ad-producer.ts [--brokers 127.0.0.1:19092] [--rate 2000] [--seconds 600]
+//   node --conditions=source runtime-image/examples/ad-revenue/producer.ts [--brokers 127.0.0.1:19092] [--rate 2000] [--seconds 600]
 // Creates the topics it needs (input, results, dead letters) when they are missing. One record
 // in a thousand is malformed on purpose: it ends up in `ad-events-dead-letters`.
 import { parseArgs } from 'node:util';
