@@ -21,8 +21,11 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: ## install Node.js 24 and the project's packages
+setup: node_modules/.package-lock.json ## install Node.js 24 and the project's packages (again only when the lockfile changed)
+
+node_modules/.package-lock.json: package-lock.json package.json runtime-image/package.json operator/package.json e2e/package.json
 	npm ci
+	touch $@
 
 build: ## compile every package
 	npm run build
@@ -42,8 +45,8 @@ crds: ## generate crds/ from the StreamApplication schema
 bench: ## run the benchmarks and print their numbers
 	npm run bench --workspaces --if-present
 
-demo: ## run Weir on a local cluster
-	@echo "make demo: not yet (comes with the cluster issue)" >&2; exit 2
+demo: setup ## run Weir on a cluster with real pods: operator, example app, an upgrade and a rescale, live (CLUSTER=kind for kind)
+	node --conditions=source e2e/src/demo/main.ts
 
 kube-build: ## build etcd, kube-apiserver, kube-controller-manager, kubectl (Go module proxy, cached)
 	e2e/infra/kubernetes/build.sh kube etcd

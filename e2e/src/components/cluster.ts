@@ -1,11 +1,14 @@
 // A cluster that runs real pods, for tests and the demo: `cluster()` starts (or reuses) one.
 //
 // Providers, chosen by the environment:
-//  - kubeconfig: WEIR_CLUSTER_KUBECONFIG names a cluster that runs pods (kind, a user's own); images
-//                are then loaded with `kind load` when CLUSTER=kind, else assumed pullable.
+//  - kubeconfig: WEIR_CLUSTER_KUBECONFIG names a cluster that runs pods (a user's own); images are
+//                then assumed pullable by it.
+//  - kind:       CLUSTER=kind creates (or reuses) the kind cluster `weir` from the pinned
+//                kindest/node image; images go in with `kind load docker-image`.
 //  - local (default): the single-node cluster of e2e/infra/kubernetes/node-up.sh (containerd, kubelet,
 //                CoreDNS, local-path storage as host processes), images imported into its containerd.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +16,17 @@ import { KubeConfig } from '@kubernetes/client-node';
 
 import { availableForTests, runDir, runInfraScript, type Availability } from './component.ts';
 import { kubernetesTools, waitUntilServing } from './kubernetes.ts';
+
+const versions = (): Map<string, string> =>
+  new Map(
+    readFileSync(join(infraDir, 'kubernetes', 'versions.env'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
+  );
+export const kindNodeImage = (): string => versions().get('KIND_NODE_IMAGE') ?? 'kindest/node:v1.34.0';
+const KIND_CLUSTER = 'weir';
 
 const run = promisify(execFile);
 const infraDir = fileURLToPath(new URL('../../infra/', import.meta.url));
@@ -52,7 +66,7 @@ async function tool(bin: string, kubeconfigPath: string, args: readonly string[]
   });
 }
 
-function podCluster(provider: PodCluster['provider'], kubeconfigPath: string, kindName?: string): PodCluster {
+function podCluster(provider: PodCluster['provider'], kubeconfigPath: string): PodCluster {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   const tools = kubernetesTools();
@@ -65,7 +79,7 @@ function podCluster(provider: PodCluster['provider'], kubeconfigPath: string, ki
       if (provider === 'local') {
         await runInfraScript(join(infraDir, 'kubernetes', 'load-image.sh'), images, 10 * 60_000);
       } else if (provider === 'kind') {
-        await tool(tools.kind, kubeconfigPath, ['load', 'docker-image', '--name', kindName ?? 'weir', ...images]);
+        await tool(tools.kind, kubeconfigPath, ['load', 'docker-image', '--name', KIND_CLUSTER, ...images]);
       }
     },
     kubectl: (args, input) => tool(tools.kubectl, kubeconfigPath, args, input),
@@ -88,13 +102,32 @@ async function connect(env: NodeJS.ProcessEnv): Promise<PodCluster> {
   const given = env.WEIR_CLUSTER_KUBECONFIG;
   let c: PodCluster;
   if (given !== undefined && given !== '') {
-    c = podCluster(env.CLUSTER === 'kind' ? 'kind' : 'kubeconfig', given, env.KIND_CLUSTER_NAME);
+    c = podCluster('kubeconfig', given);
+  } else if (env.CLUSTER === 'kind') {
+    c = podCluster('kind', await kindCluster(env));
+  } else if (env.CLUSTER !== undefined && env.CLUSTER !== '' && env.CLUSTER !== 'local') {
+    throw new Error(`CLUSTER must be "local" or "kind", got "${env.CLUSTER}"`);
   } else {
     await runInfraScript(join(infraDir, 'kubernetes', 'node-up.sh'), [], startTimeoutMs);
     c = podCluster('local', join(runDir(env, 'kubernetes'), 'admin.kubeconfig'));
   }
   await waitUntilServing(c.kubeConfig, 60_000);
   return c;
+}
+
+/** The kind cluster `weir` (created from the pinned node image when missing); returns its kubeconfig. */
+async function kindCluster(env: NodeJS.ProcessEnv): Promise<string> {
+  await runInfraScript(join(infraDir, 'kubernetes', 'build.sh'), ['kind', 'kube'], startTimeoutMs);
+  const kind = kubernetesTools(env).kind;
+  const kubeconfigPath = join(runDir(env, 'kind'), 'kubeconfig');
+  const existing = (await run(kind, ['get', 'clusters'])).stdout.split('\n');
+  if (!existing.includes(KIND_CLUSTER)) {
+    await run(kind, ['create', 'cluster', '--name', KIND_CLUSTER, '--image', kindNodeImage(), '--wait', '3m'], {
+      maxBuffer: 16 << 20,
+    });
+  }
+  await run(kind, ['export', 'kubeconfig', '--name', KIND_CLUSTER, '--kubeconfig', kubeconfigPath]);
+  return kubeconfigPath;
 }
 
 /** For test files: the cluster, or (outside CI only) a loud reason to skip; in CI a failure to start fails. */

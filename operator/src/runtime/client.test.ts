@@ -55,6 +55,28 @@ describe('runtime client against the fake runtime (the OpenAPI contract)', () =>
     fake.stopJob(key);
   });
 
+  it('after a 401 reads the token again, once: an app created again under the same name has a new one', async () => {
+    fake.startJob(key, { token: 'second-life' });
+    const asked: boolean[] = [];
+    let current = 'first-life';
+    const stale = new RuntimeClient(
+      fetchTransport((a) => fake.baseUrl(a)),
+      (_app, fresh = false) => {
+        asked.push(fresh);
+        return Promise.resolve(current);
+      },
+    );
+    // The source still gives the old token: one retry, then the 401 stands.
+    await assert.rejects(stale.triggerSavepoint(app, { requestId: 'r1', stop: false, trigger: 'manual' }), /401/);
+    assert.deepEqual(asked, [false, true]);
+    current = 'second-life';
+    asked.length = 0;
+    const accepted = await stale.triggerSavepoint(app, { requestId: 'r2', stop: false, trigger: 'manual' });
+    assert.equal(accepted.id.length > 0, true);
+    assert.deepEqual(asked, [false]);
+    fake.stopJob(key);
+  });
+
   it('reports job, checkpoints and event time that conform to the document', async () => {
     fake.startJob(key, { specHash: 'abc', restoredFrom: 'sp-0', token: 's3cret' });
     await until('a checkpoint', async () => ((await client.view(app))?.checkpoints.completedSinceStart ?? 0) > 0);

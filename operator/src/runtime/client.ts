@@ -74,18 +74,27 @@ export function fetchTransport(baseUrl: (app: AppRef) => string, timeoutMs = 5_0
   };
 }
 
+/** An app's runtime API token; `fresh` bypasses any cache (after the runtime refused the token). */
+export type TokenSource = (app: AppRef, fresh?: boolean) => Promise<string | undefined>;
+
 export class RuntimeClient implements RuntimePort {
   readonly #transport: RuntimeTransport;
-  readonly #token: (app: AppRef) => Promise<string | undefined>;
+  readonly #token: TokenSource;
 
-  constructor(transport: RuntimeTransport, token: (app: AppRef) => Promise<string | undefined>) {
+  constructor(transport: RuntimeTransport, token: TokenSource) {
     this.#transport = transport;
     this.#token = token;
   }
 
   async #call(app: AppRef, method: 'GET' | 'POST', path: string, body?: unknown): Promise<HttpResponse> {
+    const send = (token: string | undefined) =>
+      this.#transport(app, { method, path, token, ...(body === undefined ? {} : { body }) });
     const token = await this.#token(app);
-    return this.#transport(app, { method, path, token, ...(body === undefined ? {} : { body }) });
+    const res = await send(token);
+    if (res.status !== 401) return res;
+    // A cached token can be stale (the app was deleted and created again): read it again, once.
+    const fresh = await this.#token(app, true);
+    return fresh === token ? res : send(fresh);
   }
 
   async #expect<T>(app: AppRef, method: 'GET' | 'POST', path: string, ok: number, body?: unknown): Promise<T> {

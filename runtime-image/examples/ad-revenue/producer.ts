@@ -43,7 +43,7 @@ while (Date.now() < end) {
   const messages = [];
   for (let i = 0; i < rate / 10; i++, n++) {
     const type = n % 50 === 0 ? 'sale' : n % 7 === 0 ? 'click' : 'impression';
-    const campaign = `campaign-${n % 8}`;
+    const campaign = `campaign-${Math.floor(n / 10) % 8}`; // every campaign gets sales (n % 50)
     const value =
       n % 1000 === 999
         ? `{"broken": ${n}` // malformed on purpose
