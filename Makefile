@@ -27,16 +27,16 @@ node_modules/.package-lock.json: package-lock.json package.json runtime-image/pa
 	npm ci
 	touch $@
 
-build: ## compile every package
+build: setup ## compile every package
 	npm run build
 
-lint: ## type-check, lint and check formatting
+lint: setup ## type-check, lint and check formatting
 	npm run lint
 
 format: ## format and auto-fix
 	npm run format
 
-test: ## run every test (unit, and integration against real components)
+test: setup infra-up cluster-up ## run every test: unit, and integration against real components it starts itself (Kafka, Kubernetes, pods)
 	npm test
 
 crds: ## generate crds/ from the StreamApplication schema
@@ -60,7 +60,7 @@ kube-down: ## stop the node if it runs, then the control plane (KUBE_PURGE=1 als
 
 cluster-up: ## start (or reuse) a single-node cluster with real pods (containerd, kubelet, DNS, storage); prints the kubeconfig
 	e2e/infra/up.sh >&2
-	e2e/infra/kubernetes/node-up.sh
+	e2e/infra/kubernetes/node-up.sh >&2
 
 cluster-down: ## stop the single-node cluster and undo its host changes (CLUSTER_PURGE=1 also deletes images and etcd data)
 	status=0; e2e/infra/kubernetes/node-down.sh $(if $(filter 1,$(CLUSTER_PURGE)),--purge) || status=1; \
@@ -79,7 +79,7 @@ infra-up: ## start every real component the tests use: docker, base images, kafk
 	e2e/infra/up.sh
 	$(MAKE) --no-print-directory kube-up helm kind
 
-infra-down: ## stop them all, even if one fails (Kafka data wiped; downloads and images stay cached)
+infra-down: ## stop them all and the cluster's node, even if one fails (Kafka data wiped; downloads and images stay cached)
 	status=0; $(MAKE) --no-print-directory kube-down || status=1; e2e/infra/down.sh || status=1; exit $$status
 
 docker: ## start the Docker engine (installs Debian's docker.io if missing)

@@ -24,3 +24,16 @@ export {
   type SaslListener,
 } from './components/kafka.ts';
 export { availableForTests, waitFor, type Availability } from './components/component.ts';
+export { cluster, clusterForTests, kindNodeImage, type PodCluster } from './components/cluster.ts';
+export {
+  buildImages,
+  chartDir,
+  installOperator,
+  kafkaService,
+  operatorImage,
+  restrictedNamespace,
+  runtimeGet,
+  runtimeImage,
+  runtimeToken,
+  weirVersion,
+} from './components/weir.ts';

@@ -48,7 +48,9 @@ for table in filter nat mangle; do
     iptables -t "$table" -X "$chain" 2>/dev/null || true
   done
 done
-for dir in -s -d; do iptables -D DOCKER-USER "$dir" 10.244.0.0/16 -j ACCEPT 2>/dev/null || true; done
+while iptables -D FORWARD -j WEIR-PODS 2>/dev/null; do :; done
+iptables -F WEIR-PODS 2>/dev/null || true
+iptables -X WEIR-PODS 2>/dev/null || true
 ip link del "$KUBE_POD_BRIDGE" 2>/dev/null || true
 
 # kubelet set these; put back what node-up.sh recorded before it first started.

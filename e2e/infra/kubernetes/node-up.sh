@@ -67,12 +67,15 @@ if ! ip link show "$KUBE_POD_BRIDGE" >/dev/null 2>&1; then
 fi
 ip addr replace "$KUBE_NODE_IP/24" dev "$KUBE_POD_BRIDGE"
 ip link set "$KUBE_POD_BRIDGE" up
-# Docker sets FORWARD's policy to DROP; bridged pod traffic passes FORWARD (br_netfilter).
-if iptables -nL DOCKER-USER >/dev/null 2>&1; then
-  for dir in -s -d; do
-    iptables -C DOCKER-USER "$dir" 10.244.0.0/16 -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER "$dir" 10.244.0.0/16 -j ACCEPT
-  done
-fi
+# Forwarded pod traffic: between pods only. Rejected otherwise, so nothing a pod sends leaves this host
+# (the host's own addresses, the API server and the Kafka broker, are INPUT, not FORWARD), and a
+# Service without endpoints fails at once. First in FORWARD: Docker's chains would DROP pod traffic,
+# and its DOCKER-USER rules must not let pod traffic out either.
+iptables -N WEIR-PODS 2>/dev/null || iptables -F WEIR-PODS
+iptables -A WEIR-PODS -s 10.244.0.0/16 -d 10.244.0.0/16 -j ACCEPT
+iptables -A WEIR-PODS -s 10.244.0.0/16 -j REJECT --reject-with icmp-port-unreachable
+iptables -A WEIR-PODS -d 10.244.0.0/16 -j REJECT --reject-with icmp-port-unreachable
+iptables -C FORWARD -j WEIR-PODS 2>/dev/null || iptables -I FORWARD 1 -j WEIR-PODS
 cat >"$KUBE_RUN/cni/net.d/10-weir.conflist" <<JSON
 {
   "cniVersion": "1.0.0",

@@ -45,21 +45,12 @@ export interface PodCluster {
   helm(args: readonly string[]): Promise<string>;
 }
 
-async function tool(bin: string, kubeconfigPath: string, args: readonly string[], input?: string): Promise<string> {
+function tool(bin: string, kubeconfigPath: string, args: readonly string[], input?: string): Promise<string> {
   const env = { ...process.env, KUBECONFIG: kubeconfigPath };
-  if (input === undefined) {
-    try {
-      return (await run(bin, [...args], { env, maxBuffer: 32 << 20 })).stdout;
-    } catch (error) {
-      const e = error as { stderr?: string; message: string };
-      throw new Error(`${bin.split('/').at(-1) ?? bin} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, {
-        cause: error,
-      });
-    }
-  }
   return new Promise((resolve, reject) => {
     const child = execFile(bin, [...args], { env, maxBuffer: 32 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${bin.split('/').at(-1) ?? bin} ${args.join(' ')}: ${stderr.trim() || error.message}`));
+      const why = stderr.trim() === '' ? error?.message : stderr.trim();
+      if (error) reject(new Error(`${bin.split('/').at(-1) ?? bin} ${args.join(' ')}: ${why ?? ''}`, { cause: error }));
       else resolve(stdout);
     });
     child.stdin?.end(input);

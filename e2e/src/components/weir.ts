@@ -15,21 +15,22 @@ const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const chartDir = `${repoRoot}charts/weir`;
 /** The version the images are tagged with: the chart's appVersion, so the chart's defaults find them. */
-export const weirVersion = /^appVersion:\s*"?([^"\s]+)"?/m.exec(readFileSync(`${chartDir}/Chart.yaml`, 'utf8'))?.[1] ?? '';
+export const weirVersion =
+  /^appVersion:\s*"?([^"\s]+)"?/m.exec(readFileSync(`${chartDir}/Chart.yaml`, 'utf8'))?.[1] ?? '';
 export const runtimeImage = `weir/runtime:${weirVersion}`;
 export const operatorImage = `weir/operator:${weirVersion}`;
 // The runtime's control API port (operator/src/names.ts).
 const RUNTIME_API_PORT = 8081;
 
 /** Build the runtime and operator images (Docker's layer cache makes a warm build take seconds). */
-export async function buildImages(log: (line: string) => void = () => {}): Promise<string[]> {
+export async function buildImages(log?: (line: string) => void): Promise<string[]> {
   for (const [image, dockerfile] of [
     [runtimeImage, 'runtime-image/Dockerfile'],
     [operatorImage, 'operator/Dockerfile'],
   ] as const) {
     const t0 = Date.now();
     await run('docker', ['build', '-q', '-f', dockerfile, '-t', image, '.'], { cwd: repoRoot, maxBuffer: 16 << 20 });
-    log(`built ${image} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    log?.(`built ${image} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
   return [runtimeImage, operatorImage];
 }
@@ -58,6 +59,11 @@ export async function installOperator(
   const namespace = options.namespace ?? 'weir-system';
   await restrictedNamespace(cluster, namespace);
   const sets = (options.set ?? []).flatMap((s) => ['--set', s]);
+  // The image's id as a pod annotation: a rebuilt image under the same tag rolls the operator.
+  const imageId = await run('docker', ['image', 'inspect', '-f', '{{.Id}}', operatorImage]).then(
+    (r) => r.stdout.trim().replace('sha256:', '').slice(0, 16),
+    () => 'unknown',
+  );
   await cluster.helm([
     'upgrade',
     '--install',
@@ -67,6 +73,8 @@ export async function installOperator(
     namespace,
     '--set',
     `image.tag=${weirVersion}`,
+    '--set-string',
+    `podAnnotations.weir\\.dev/image-id=${imageId}`,
     ...sets,
     '--wait',
     '--timeout',
@@ -94,7 +102,10 @@ export async function kafkaService(cluster: PodCluster, namespace: string, bridg
     endpoints: [{ addresses: [host] }],
     ports: [{ name: 'kafka', port: Number(port) }],
   };
-  await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [service, endpoints] }));
+  await cluster.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [service, endpoints] }),
+  );
 }
 
 /** The app's runtime API token, from the Secret the operator created. */

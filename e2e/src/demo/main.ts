@@ -11,7 +11,14 @@ import { parse } from 'yaml';
 
 import { cluster, type PodCluster } from '../components/cluster.ts';
 import { kafka, kafkaClient } from '../components/kafka.ts';
-import { buildImages, installOperator, kafkaService, restrictedNamespace, runtimeGet, runtimeToken } from '../components/weir.ts';
+import {
+  buildImages,
+  installOperator,
+  kafkaService,
+  restrictedNamespace,
+  runtimeGet,
+  runtimeToken,
+} from '../components/weir.ts';
 import { phaseDurations, resultLine, sourceRecords, statusLine, type AppStatus, type OperatorMetrics } from './view.ts';
 
 const NAMESPACE = 'weir-demo';
@@ -59,7 +66,7 @@ async function watch(
   const phases: { at: number; phase: string }[] = [];
   const deadline = Date.now() + maxSeconds * 1000;
   for (;;) {
-    const s = await appStatus(c).catch(() => ({}) as AppStatus);
+    const s: AppStatus = await appStatus(c).catch(() => ({}));
     const ops = await operators(c, await token());
     const phase = s.phase ?? 'Pending';
     if (phases.at(-1)?.phase !== phase) phases.push({ at: Date.now(), phase });
@@ -79,9 +86,10 @@ async function showResults(brokers: readonly string[]): Promise<() => Promise<vo
   await consumer.connect();
   await consumer.subscribe({ topic: 'revenue-per-minute', fromBeginning: false });
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: ({ message }) => {
       const line = message.value === null ? undefined : resultLine(JSON.parse(message.value.toString()));
       if (line !== undefined) say(`  result  ${line}`);
+      return Promise.resolve();
     },
   });
   return () => consumer.disconnect();
@@ -119,13 +127,49 @@ async function main(): Promise<void> {
   const broker = await step('Kafka broker', () => kafka());
   const images = await step('images: build weir/runtime and weir/operator', () => buildImages(say));
   await step(`images: load into the ${c.provider} cluster`, () => c.loadImages(images));
-  await step('operator: helm upgrade --install weir charts/weir (namespace weir-system)', () => installOperator(c));
+  await step(`clean start: a previous demo's app, namespace and topics deleted`, async () => {
+    const deleted = await c
+      .kubectl(['-n', NAMESPACE, 'delete', 'streamapplication', APP, '--ignore-not-found', '--timeout=120s'])
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!deleted) {
+      // No operator left to take the final savepoint (it was uninstalled): let the app go without it.
+      await c.kubectl([
+        '-n',
+        NAMESPACE,
+        'patch',
+        'streamapplication',
+        APP,
+        '--type',
+        'merge',
+        '-p',
+        '{"metadata":{"finalizers":[]}}',
+      ]);
+    }
+    await c.kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--timeout=180s']);
+    const admin = kafkaClient(broker, 'weir-demo-admin').admin();
+    await admin.connect();
+    const ours = (await admin.listTopics()).filter(
+      (t) =>
+        ['ad-events', 'revenue-per-minute', 'ad-events-dead-letters'].includes(t) || t.startsWith(`weir.${NAMESPACE}.`),
+    );
+    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 30_000 });
+    await admin.disconnect();
+    await sleep(2_000); // topic deletion completes asynchronously on the broker
+  });
   await step(`namespace ${NAMESPACE} (Pod Security "restricted" enforced), Service kafka`, async () => {
     await restrictedNamespace(c, NAMESPACE);
     const bridge = broker.bridgeBrokers[0];
     if (bridge === undefined) throw new Error('the broker has no address that pods can reach (bridge listener)');
     await kafkaService(c, NAMESPACE, bridge);
   });
+
+  // Watching only the demo's namespace, so the demo's operator never meets the apps of tests on the same cluster.
+  await step(`operator: helm upgrade --install weir charts/weir (namespace weir-system, watching ${NAMESPACE})`, () =>
+    installOperator(c, { set: [`watchNamespaces={${NAMESPACE}}`] }),
+  );
 
   say('producer: runtime-image/examples/ad-revenue/producer.ts, ~500 ad events/s');
   const producer: ChildProcess = spawn(
@@ -154,8 +198,15 @@ async function main(): Promise<void> {
   const stopResults = await showResults(broker.brokers);
 
   const deployed = Date.now();
-  const phases = await watch(c, getToken, (s, ops) => s.phase === 'Running' && ops !== undefined && sourceRecords(ops) > 0, 600);
-  say(`deploy: phases ${phaseDurations(phases, Date.now())}; ${((Date.now() - deployed) / 1000).toFixed(1)}s until it read input`);
+  const phases = await watch(
+    c,
+    getToken,
+    (s, ops) => s.phase === 'Running' && ops !== undefined && sourceRecords(ops) > 0,
+    600,
+  );
+  say(
+    `deploy: phases ${phaseDurations(phases, Date.now())}; ${((Date.now() - deployed) / 1000).toFixed(1)}s until it read input`,
+  );
   say(`watching for ${watchSeconds}s: results appear as each minute closes in event time`);
   await watch(c, getToken, () => false, watchSeconds).catch(() => undefined);
 

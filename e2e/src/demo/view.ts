@@ -47,7 +47,8 @@ export function statusLine(status: AppStatus, operators: readonly OperatorMetric
     .map((c) => `${c.type}${c.reason === undefined ? '' : `(${c.reason})`}`)
     .join(' ');
   const cp = status.checkpoints?.lastCompleted;
-  const cpAge = cp === undefined ? '' : ` ${Math.max(0, Math.round((now.getTime() - Date.parse(cp.time)) / 1000))}s ago`;
+  const cpAge =
+    cp === undefined ? '' : ` ${Math.max(0, Math.round((now.getTime() - Date.parse(cp.time)) / 1000))}s ago`;
   const parts = [
     `${(status.phase ?? 'Pending').padEnd(12)} ${cond}`,
     operators === undefined ? 'rate -' : `${Math.round(sourceRate(operators))} rec/s`,
@@ -65,7 +66,8 @@ export function resultLine(value: unknown): string | undefined {
   const r = value as { key?: unknown; start?: unknown; value?: { sales?: unknown; revenueCents?: unknown } };
   if (typeof r.key !== 'string' || typeof r.start !== 'number') return undefined;
   const cents = typeof r.value?.revenueCents === 'number' ? r.value.revenueCents : 0;
-  return `${new Date(r.start).toISOString().slice(11, 16)} ${r.key.padEnd(11)} sales ${String(r.value?.sales ?? 0).padStart(4)}  revenue ${(cents / 100).toFixed(2).padStart(10)}`;
+  const sales = typeof r.value?.sales === 'number' ? r.value.sales : 0;
+  return `${new Date(r.start).toISOString().slice(11, 16)} ${r.key.padEnd(11)} sales ${String(sales).padStart(4)}  revenue ${(cents / 100).toFixed(2).padStart(10)}`;
 }
 
 /** The phases an operation went through, with how long each lasted, from (time, phase) observations. */

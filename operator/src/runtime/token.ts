@@ -1,6 +1,6 @@
 import { names } from '../names.ts';
 import type { KubePort } from '../ports.ts';
-import type { AppRef, TokenSource } from './client.ts';
+import type { TokenSource } from './client.ts';
 
 /**
  * The runtime API token of an app, read from its Secret and cached: it never rotates while the app

@@ -198,4 +198,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A pod's process ends when its work has: handles a client library may leave open (sockets, timers)
+// must not keep it alive until the kubelet's SIGKILL at the end of the grace period.
+if (process.argv[2] === 'coordinator' || process.argv[2] === 'worker') process.exit(code);
+process.exitCode = code;

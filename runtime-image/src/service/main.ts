@@ -45,6 +45,9 @@ function compatibilityChecker(s: ProcessSettings) {
   };
 }
 
+/** How long a worker may take to stop after SIGTERM (the pods' grace period is 60 s). */
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+
 async function untilSignal(): Promise<string> {
   const [sig] = (await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])) as [string];
   return sig;
@@ -108,8 +111,16 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<n
   const running = worker.run();
   const sig = await Promise.race([untilSignal(), running.then(() => 'done')]);
   log(`${sig}: stopping`);
-  await worker.shutdown();
-  await running;
-  await probes.close();
+  // Bounded, well inside the pod's grace period: a stuck close must not hold the next version back.
+  const stopped = await Promise.race([
+    (async () => {
+      await worker.shutdown();
+      await running;
+      await probes.close();
+      return true;
+    })(),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS).unref()),
+  ]);
+  if (!stopped) log(`shutdown did not finish in ${SHUTDOWN_TIMEOUT_MS} ms: exiting anyway`);
   return 0;
 }
