@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 
 import { cluster, type PodCluster } from '../components/cluster.ts';
 import { kafka, kafkaClient } from '../components/kafka.ts';
+import { kubernetesTools } from '../components/kubernetes.ts';
 import {
   buildImages,
   installOperator,
@@ -232,15 +233,16 @@ async function main(): Promise<void> {
 
   await stopResults();
   stopProducer();
-  const kc = c.provider === 'local' ? `KUBECONFIG=${c.kubeconfigPath} ` : '';
+  // The pinned kubectl this machine built, with the cluster's kubeconfig (a user's own kubectl works too).
+  const kc = c.provider === 'local' ? `KUBECONFIG=${c.kubeconfigPath} ${kubernetesTools().kubectl}` : 'kubectl';
   say('done. Where to look next:');
   for (const line of [
-    `${kc}kubectl -n ${NAMESPACE} get sapp                 # phase, readiness, lag, last savepoint`,
-    `${kc}kubectl -n ${NAMESPACE} describe sapp ${APP}     # conditions, operations, events`,
-    `${kc}kubectl -n ${NAMESPACE} get events --sort-by .lastTimestamp`,
-    `live preview of the last records at an operator (the runtime's API needs its token):`,
-    `  ${kc}kubectl -n ${NAMESPACE} port-forward svc/${APP}-coordinator 8081 &`,
-    `  curl -H "X-Weir-Token: $(${kc}kubectl -n ${NAMESPACE} get secret ${APP}-runtime-token -o jsonpath='{.data.token}' | base64 -d)" localhost:8081/v1/operators/revenue-per-minute/preview`,
+    `${kc} -n ${NAMESPACE} get sapp                 # phase, readiness, lag, last savepoint`,
+    `${kc} -n ${NAMESPACE} describe sapp ${APP}     # conditions, operations, events`,
+    `${kc} -n ${NAMESPACE} get events --sort-by .lastTimestamp`,
+    `live preview of the last records at an operator, while input flows (the runtime's API needs its token):`,
+    `  ${kc} -n ${NAMESPACE} port-forward svc/${APP}-coordinator 8081 &`,
+    `  curl -H "X-Weir-Token: $(${kc} -n ${NAMESPACE} get secret ${APP}-runtime-token -o jsonpath='{.data.token}' | base64 -d)" localhost:8081/v1/operators/revenue-per-minute/preview`,
     `tear down: make cluster-down   (or kind delete cluster --name weir)`,
   ]) {
     process.stdout.write(`    ${line}\n`);

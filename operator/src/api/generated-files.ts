@@ -9,7 +9,10 @@ export const CHART_DIR = 'charts/weir';
 
 export function rbacRulesYaml(): string {
   const header = '# Generated from operator/src/k8s/rbac.ts by `make crds`: do not edit.\n';
-  return header + stringify({ operator: operatorRules, leaderElection: leaderElectionRules, serviceProxy: serviceProxyRules });
+  return (
+    header +
+    stringify({ operator: operatorRules, leaderElection: leaderElectionRules, serviceProxy: serviceProxyRules })
+  );
 }
 
 /** Repository-relative path → content. */

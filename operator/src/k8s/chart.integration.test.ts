@@ -139,15 +139,9 @@ describe('Helm chart on a real cluster', { skip: available.available ? false : a
   });
 
   it('helm upgrade rolls the operator and leaves the running app alone', async () => {
-    const before = await kubectl(
-      '-n',
-      APP_NS,
-      'get',
-      'statefulset',
-      'chart-app-worker',
-      '-o',
-      'jsonpath={.metadata.uid}',
-    );
+    const workersUid = () =>
+      kubectl('-n', APP_NS, 'get', 'statefulset', 'chart-app-worker', '-o', 'jsonpath={.metadata.uid}');
+    const before = await workersUid();
     await installOperator(c, {
       release: RELEASE,
       namespace: OPERATOR_NS,
@@ -165,15 +159,7 @@ describe('Helm chart on a real cluster', { skip: available.available ? false : a
     assert.match(args, /--concurrency=4/);
     await new Promise((r) => setTimeout(r, 5_000));
     assert.equal(await phase(APP_NS, 'chart-app'), 'Running');
-    const after = await kubectl(
-      '-n',
-      APP_NS,
-      'get',
-      'statefulset',
-      'chart-app-worker',
-      '-o',
-      'jsonpath={.metadata.uid}',
-    );
+    const after = await workersUid();
     assert.equal(after, before, 'the workers were not recreated');
   });
 

@@ -119,7 +119,11 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<n
       await probes.close();
       return true;
     })(),
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS).unref()),
+    new Promise<false>((resolve) => {
+      setTimeout(() => {
+        resolve(false);
+      }, SHUTDOWN_TIMEOUT_MS).unref();
+    }),
   ]);
   if (!stopped) log(`shutdown did not finish in ${SHUTDOWN_TIMEOUT_MS} ms: exiting anyway`);
   return 0;
