@@ -16,7 +16,7 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const chartDir = `${repoRoot}charts/weir`;
 /** The version the images are tagged with: the chart's appVersion, so the chart's defaults find them. */
 export const weirVersion =
-  /^appVersion:\s*"?([^"\s]+)"?/m.exec(readFileSync(`${chartDir}/Chart.yaml`, 'utf8'))?.[1] ?? '';
+  /^appVersion:\s*["']?([^"'\s]+)/m.exec(readFileSync(`${chartDir}/Chart.yaml`, 'utf8'))?.[1] ?? '';
 export const runtimeImage = `weir/runtime:${weirVersion}`;
 export const operatorImage = `weir/operator:${weirVersion}`;
 // The runtime's control API port (operator/src/names.ts).
