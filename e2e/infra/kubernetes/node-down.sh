@@ -31,7 +31,8 @@ pkill -KILL -f "containerd-shim-runc-v2 .*$ctrd" 2>/dev/null || true
 
 # Mounts under the kubelet's and containerd's directories, and the pods' network namespaces (their
 # veths go with them), deepest first.
-grep -E " ($KUBE_RUN/(kubelet|containerd)|/run/netns/cni-|/var/run/netns/cni-)" /proc/mounts | awk '{print $2}' |
+# (`|| true` inside each pipeline: a grep that finds nothing must not end the script under pipefail.)
+{ grep -E " ($KUBE_RUN/(kubelet|containerd)|/run/netns/cni-|/var/run/netns/cni-)" /proc/mounts || true; } | awk '{print $2}' |
   sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 rm -f /run/netns/cni-* 2>/dev/null || true
 rm -rf "$KUBE_RUN/cni/ipam"
@@ -39,7 +40,7 @@ rm -rf "$KUBE_RUN/cni/ipam"
 # iptables: kube-proxy's own clean-up, then the chains kubelet and the CNI plugins made.
 [[ -x $K8S_BIN/kube-proxy ]] && "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
 for table in filter nat mangle; do
-  iptables -t "$table" -S 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' | sed 's/^-A /-D /' |
+  { iptables -t "$table" -S 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | sed 's/^-A /-D /' |
     while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
   for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N (KUBE-|CNI-)/ {print $2}'); do
     iptables -t "$table" -F "$chain" 2>/dev/null || true
