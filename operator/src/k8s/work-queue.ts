@@ -13,6 +13,8 @@ export interface WorkQueueOptions {
   concurrency: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** The delay before retrying after a failure; default: exponential from backoffBaseMs. */
+  retryDelayMs?: (err: unknown, failures: number) => number;
   /** Told about every failure, with the delay until the retry. */
   onError?: (key: string, err: unknown, retryInMs: number) => void;
 }
@@ -118,7 +120,9 @@ export class WorkQueue {
     } catch (err) {
       const failures = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, failures);
-      next = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** (failures - 1));
+      next =
+        this.#opts.retryDelayMs?.(err, failures) ??
+        Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** (failures - 1));
       this.#opts.onError?.(key, err, next);
     } finally {
       this.#active.delete(key);

@@ -1,4 +1,5 @@
 // The operator's side of the runtime control API (openapi.yaml): a narrow port and its HTTP client.
+import { OperatorError } from '../errors.ts';
 import type {
   CheckpointSummary,
   CompatibilityRequest,
@@ -48,12 +49,12 @@ export type RuntimeTransport = (
   req: { method: 'GET' | 'POST'; path: string; body?: unknown; token: string | undefined },
 ) => Promise<HttpResponse>;
 
-export class RuntimeApiError extends Error {
-  readonly status: number;
+/** The runtime answered with an unexpected HTTP status. */
+export class RuntimeApiError extends OperatorError {
+  declare readonly status: number;
   constructor(message: string, status: number, options?: ErrorOptions) {
-    super(message, options);
+    super(message, status, options);
     this.name = 'RuntimeApiError';
-    this.status = status;
   }
 }
 
