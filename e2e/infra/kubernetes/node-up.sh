@@ -5,8 +5,9 @@
 #   provisioner as pods, from images built here (no registry: `docker build FROM scratch`, then
 #   imported into the cluster's containerd).
 # Pods get 10.244.0.0/24 on the bridge weir0, whose address 10.244.0.1 is the node's: the API server
-# advertises it, and nothing is exposed on the host's own interfaces. Idempotent; needs root.
-# Why each odd setting is there: ../../../../shared/research/local-cluster.md (summarised in comments).
+# advertises it; kubelet and kube-proxy listen on it or on loopback only (the API server, on every
+# address, takes client certificates only). Idempotent; needs root.
+# Why each unusual setting is there: the comments next to it, and docs/testing.md.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
