@@ -1,15 +1,16 @@
 // `make demo`: Weir end to end on a cluster with real pods, for a newcomer.
-// Brings up a cluster (kind with CLUSTER=kind, else the local single-node cluster) and the Kafka
-// broker, builds and loads the images, installs the operator with Helm, starts the example's producer,
-// applies the example app and shows it live; then a savepoint upgrade (a pipeline change) and a
+// Brings up a cluster (kind where Docker can pull its node image, else the local single-node cluster;
+// CLUSTER=kind or CLUSTER=local decides) and the Kafka broker, builds and loads the images, installs
+// the operator with Helm, starts the example's producer, applies the example app and shows it live; then a savepoint upgrade (a pipeline change) and a
 // rescale, each with its phases and the measured downtime; ends with where to look next.
 // Environment: DEMO_WATCH_SECONDS (how long to watch the running app before each change, default 75).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-import { cluster, type PodCluster } from '../components/cluster.ts';
+import { cluster, kindNodeImage, type PodCluster } from '../components/cluster.ts';
+import { runInfraScript } from '../components/component.ts';
 import { kafka, kafkaClient } from '../components/kafka.ts';
 import { kubernetesTools } from '../components/kubernetes.ts';
 import {
@@ -123,8 +124,32 @@ async function change(c: PodCluster, title: string, patch: object, token: () => 
   );
 }
 
+/**
+ * CLUSTER=kind or CLUSTER=local decides; unset, kind when Docker has or can pull the pinned kindest/node
+ * (so a user's machine gets kind), else the local cluster (our machines reach no registry).
+ */
+async function chooseCluster(): Promise<boolean> {
+  await runInfraScript(`${repoRoot}e2e/infra/docker.sh`, ['up'], 10 * 60_000);
+  const chosen = process.env.CLUSTER;
+  if (chosen !== undefined && chosen !== '') return chosen === 'kind';
+  const image = kindNodeImage();
+  const docker = (args: string[], timeout: number) =>
+    new Promise<boolean>((resolve) => {
+      execFile('docker', args, { timeout }, (error) => {
+        resolve(error === null);
+      });
+    });
+  const kind = (await docker(['image', 'inspect', image], 30_000)) || (await docker(['pull', image], 180_000));
+  process.env.CLUSTER = kind ? 'kind' : 'local';
+  return kind;
+}
+
 async function main(): Promise<void> {
-  const c = await step('cluster (CLUSTER=kind for kind; default: the local single-node cluster)', () => cluster());
+  const kind = await step('Docker, and which cluster: kind where Docker can pull its node image', chooseCluster);
+  say(kind ? `kind (${kindNodeImage()})` : 'the local single-node cluster (e2e/infra/kubernetes/node-up.sh)');
+  const c = await step('cluster', () => cluster());
+  // Pods in kind reach the host's broker on the kind network's gateway.
+  if (kind) process.env.WEIR_KAFKA_BRIDGE_NETWORK ??= 'kind';
   const broker = await step('Kafka broker', () => kafka());
   const images = await step('images: build weir/runtime and weir/operator', () => buildImages(say));
   await step(`images: load into the ${c.provider} cluster`, () => c.loadImages(images));
@@ -240,7 +265,8 @@ async function main(): Promise<void> {
     `${kc} -n ${NAMESPACE} get sapp                 # phase, readiness, lag, last savepoint`,
     `${kc} -n ${NAMESPACE} describe sapp ${APP}     # conditions, operations, events`,
     `${kc} -n ${NAMESPACE} get events --sort-by .lastTimestamp`,
-    `live preview of the last records at an operator, while input flows (the runtime's API needs its token):`,
+    `live preview of the last records at an operator, while input flows (the runtime's API needs its token;`,
+    `sampling starts with the first request, so ask twice):`,
     `  ${kc} -n ${NAMESPACE} port-forward svc/${APP}-coordinator 8081 &`,
     `  curl -H "X-Weir-Token: $(${kc} -n ${NAMESPACE} get secret ${APP}-runtime-token -o jsonpath='{.data.token}' | base64 -d)" localhost:8081/v1/operators/revenue-per-minute/preview`,
     `tear down: make cluster-down   (or kind delete cluster --name weir)`,
