@@ -9,7 +9,7 @@ import {
   type StreamApplication,
   type StreamApplicationStatus,
 } from './model.ts';
-import { CompatibilityVerdicts, observe } from './observe/observe.ts';
+import { CompatibilityVerdicts, observe, SavepointRefusals } from './observe/observe.ts';
 import type { KubePort } from './ports.ts';
 import type { RuntimePort } from './runtime/client.ts';
 import { conditionsFor } from './status/conditions.ts';
@@ -33,6 +33,7 @@ export interface ReconcilerDeps {
 export class Reconciler {
   readonly #deps: Required<Omit<ReconcilerDeps, 'tuning'>> & { tuning: Tuning };
   readonly #verdicts = new CompatibilityVerdicts();
+  readonly #refusals = new SavepointRefusals();
   readonly #validations = new Map<string, ReturnType<typeof validateStreamApplication>>();
   readonly #eventsInFlight = new Set<Promise<void>>();
 
@@ -79,6 +80,7 @@ export class Reconciler {
       status,
       partial,
       this.#verdicts,
+      this.#refusals,
     );
     const decision = decide({ ...partial, observed });
     const from = currentPhase(status.phase);
@@ -112,7 +114,18 @@ export class Reconciler {
         decision.stalled?.message ?? decision.message,
       );
     }
-    await act({ kube, runtime: this.#deps.runtime, log: this.#deps.log }, app, decision.actions);
+    await act(
+      {
+        kube,
+        runtime: this.#deps.runtime,
+        log: this.#deps.log,
+        refused: (id, why) => {
+          this.#refusals.set(id, why);
+        },
+      },
+      app,
+      decision.actions,
+    );
 
     const started = status.phaseStartedAt === undefined ? undefined : Date.parse(status.phaseStartedAt);
     return {

@@ -1,5 +1,7 @@
 // Act: carries out a decision's actions through the ports. Every action is idempotent, so a
 // restarted operator may repeat the last pass's actions safely.
+import { failureKind } from '../errors.ts';
+import { RuntimeApiError } from '../runtime/client.ts';
 import { randomBytes } from 'node:crypto';
 import type { Action } from '../decide/types.ts';
 import type { StreamApplication } from '../model.ts';
@@ -12,6 +14,8 @@ export interface ActPorts {
   kube: KubePort;
   runtime: RuntimePort;
   log: (msg: string) => void;
+  /** A savepoint trigger the runtime answered with a refusal (observe reports it as failed). */
+  refused?: (triggerId: string, why: string) => void;
 }
 
 export async function act(ports: ActPorts, app: StreamApplication, actions: readonly Action[]): Promise<void> {
@@ -42,10 +46,11 @@ export async function act(ports: ActPorts, app: StreamApplication, actions: read
         try {
           await ports.runtime.triggerSavepoint(ref, { requestId: a.id, stop: a.stop, trigger: a.trigger });
         } catch (err) {
-          // Recorded in status already; the next pass asks for it again or records the failure.
-          ports.log(
-            `savepoint ${a.id} of ${id.namespace}/${id.name} not accepted: ${err instanceof Error ? err.message : String(err)}`,
-          );
+          const why = err instanceof Error ? err.message : String(err);
+          // Refused (the runtime answered no): the next pass records the failure. Not answered: the next
+          // pass finds the savepoint unknown and asks again, until the phase's timeout.
+          if (err instanceof RuntimeApiError && failureKind(err) !== 'transient') ports.refused?.(a.id, why);
+          ports.log(`savepoint ${a.id} of ${id.namespace}/${id.name} not accepted: ${why}`);
         }
         break;
       case 'cancelSavepoint':

@@ -448,6 +448,12 @@ describe('decide: savepointing', () => {
     assert.equal(d.phase, Phase.Savepointing);
     assert.deepEqual(d.actions, []);
   });
+  it('asks again, under the same id, for a savepoint the runtime does not know (the trigger was lost)', () => {
+    const d = run({ spec: v2, status: sp(), observed: { workloads: up1, savepointUnknown: true } });
+    assert.equal(d.phase, Phase.Savepointing);
+    assert.deepEqual(d.actions, [{ kind: 'triggerSavepoint', id: 'upgrade-1', stop: true, trigger: 'upgrade' }]);
+    assert.ok(!('pendingSavepoint' in d.patch), 'still the same pending savepoint');
+  });
   it('Savepointing → Cancelling records the savepoint as the upgrade snapshot', () => {
     const d = run({
       spec: v2,

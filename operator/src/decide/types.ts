@@ -41,6 +41,11 @@ export interface Observed {
   runtime?: RuntimeView;
   /** The status of status.pendingSavepoint, when one is pending and the runtime answered. */
   savepoint?: SavepointStatus;
+  /**
+   * The runtime answered but does not know status.pendingSavepoint (the trigger never reached it, e.g. the
+   * operator restarted in between): decide asks again (the trigger is idempotent on its id).
+   */
+  savepointUnknown?: true;
   /** The pre-flight check of the desired spec, for desiredHash, when decide asked for one. */
   compatibility?: CompatibilityResult & { specHash: string };
   /** The app's pre-flight check Jobs (read only while a check by Job is needed). */

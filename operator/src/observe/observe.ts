@@ -5,7 +5,7 @@ import type { DecideInput, Observed } from '../decide/types.ts';
 import type { StreamApplicationSpec, StreamApplicationStatus } from '../model.ts';
 import type { KubePort } from '../ports.ts';
 import type { AppRef, RuntimePort } from '../runtime/client.ts';
-import type { CompatibilityResult, SavepointStatus } from '@weir/runtime/api';
+import type { CompatibilityResult } from '@weir/runtime/api';
 import { checkJobOutcome } from './compatibility-job.ts';
 
 export interface ObservePorts {
@@ -26,6 +26,21 @@ export class CompatibilityVerdicts {
   }
 }
 
+/**
+ * Savepoint triggers the runtime refused (act records them), by trigger id: observed as a failed
+ * savepoint, so the phase records the failure at once instead of waiting for its timeout.
+ */
+export class SavepointRefusals {
+  readonly #byId = new Map<string, string>();
+  get(id: string): string | undefined {
+    return this.#byId.get(id);
+  }
+  set(id: string, why: string): void {
+    if (this.#byId.size > 10_000) this.#byId.clear();
+    this.#byId.set(id, why);
+  }
+}
+
 export async function observe(
   ports: ObservePorts,
   app: AppRef & { uid: string },
@@ -33,6 +48,7 @@ export async function observe(
   status: StreamApplicationStatus,
   partial: Omit<DecideInput, 'observed'>,
   verdicts: CompatibilityVerdicts,
+  refusals: SavepointRefusals = new SavepointRefusals(),
 ): Promise<Observed> {
   const workloads = ports.kube.workloads(app.namespace, app.name);
   // No workloads, no runtime to ask (saves a round trip per settled or suspended app).
@@ -50,25 +66,16 @@ export async function observe(
 
   const pending = status.pendingSavepoint;
   if (pending !== undefined && runtime !== undefined) {
-    let sp: SavepointStatus | undefined = await ports.runtime.savepoint(app, pending.triggerId);
-    if (sp === undefined) {
-      // Recorded but never reached the runtime (e.g. the operator restarted in between):
-      // the trigger is idempotent on its id, so ask again.
-      try {
-        sp = await ports.runtime.triggerSavepoint(app, {
-          requestId: pending.triggerId,
-          stop: pending.trigger !== 'manual' && pending.trigger !== 'periodic',
-          trigger: pending.trigger,
-        });
-      } catch (err) {
-        sp = {
-          id: pending.triggerId,
-          state: 'FAILED',
-          error: `the runtime refused the savepoint: ${err instanceof Error ? err.message : String(err)}`,
-        };
-      }
-    }
-    observed.savepoint = sp;
+    const sp = await ports.runtime.savepoint(app, pending.triggerId);
+    const refused = refusals.get(pending.triggerId);
+    if (sp !== undefined) observed.savepoint = sp;
+    else if (refused !== undefined) {
+      observed.savepoint = {
+        id: pending.triggerId,
+        state: 'FAILED',
+        error: `the runtime refused the savepoint: ${refused}`,
+      };
+    } else observed.savepointUnknown = true;
   }
 
   const mode = compatibilityCheckNeeded({ ...partial, observed });

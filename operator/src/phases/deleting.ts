@@ -35,7 +35,9 @@ export function deleting(ctx: Ctx): Decision {
   if (pending !== undefined) {
     const timeoutSeconds = ctx.spec.savepoints.onDeleteTimeoutSeconds;
     const outcome = pendingSavepointOutcome(ctx, started + timeoutSeconds * 1000, timeoutSeconds);
-    if (outcome.kind === 'waiting') return stay(ctx, 'FinalSavepoint', 'waiting for the final savepoint');
+    if (outcome.kind === 'waiting') {
+      return stay(ctx, 'FinalSavepoint', 'waiting for the final savepoint', { actions: outcome.actions });
+    }
     if (outcome.kind === 'cancelling') {
       return stay(ctx, 'FinalSavepointTimedOut', outcome.message, { actions: outcome.actions, warning: true });
     }

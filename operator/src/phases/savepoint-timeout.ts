@@ -10,7 +10,8 @@ export type PendingSavepointOutcome =
   /** Completed, in time or not: a completed stop-with-savepoint has stopped the job, so it counts. */
   | { kind: 'completed'; path: string }
   | { kind: 'failed'; message: string; actions: Action[] }
-  | { kind: 'waiting' }
+  /** Not done yet; `actions` asks again for a savepoint the runtime does not know. */
+  | { kind: 'waiting'; actions: Action[] }
   /** Past its timeout and still running: the runtime is asked to abort it; it stays pending until it answers. */
   | { kind: 'cancelling'; message: string; actions: Action[] };
 
@@ -38,7 +39,20 @@ export function pendingSavepointOutcome(
   // Only the operator cancels, and only past the timeout.
   if (sp?.state === 'CANCELED')
     return { kind: 'failed', message: `${timedOut}; cancelled in the runtime`, actions: [] };
-  if (ctx.now <= timeoutAtMs) return { kind: 'waiting' };
+  if (ctx.now <= timeoutAtMs) {
+    const again: Action[] =
+      ctx.observed.savepointUnknown === true
+        ? [
+            {
+              kind: 'triggerSavepoint',
+              id: pending.triggerId,
+              stop: pending.trigger !== 'manual' && pending.trigger !== 'periodic',
+              trigger: pending.trigger,
+            },
+          ]
+        : [];
+    return { kind: 'waiting', actions: again };
+  }
   const cancel: Action[] = [{ kind: 'cancelSavepoint', id: pending.triggerId }];
   // Not answering at all (pods gone, runtime down): nothing to wait for; one last cancel on the way out.
   if (sp === undefined) return { kind: 'failed', message: `${timedOut}; the runtime did not answer`, actions: cancel };

@@ -152,5 +152,8 @@ export function savepointing(ctx: Ctx): Decision {
         : {}),
     });
   }
-  return stay(ctx, 'SavepointInProgress', `waiting for savepoint ${pending.triggerId}`, { patch: runtimeStatus(ctx) });
+  return stay(ctx, 'SavepointInProgress', `waiting for savepoint ${pending.triggerId}`, {
+    actions: outcome.actions,
+    patch: runtimeStatus(ctx),
+  });
 }

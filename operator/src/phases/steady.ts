@@ -285,7 +285,7 @@ export function savepointHousekeeping(ctx: Ctx): Decision | undefined {
         cancelling ? 'SavepointTimedOut' : 'SavepointInProgress',
         cancelling ? outcome.message : `${pending.trigger} savepoint in progress`,
         {
-          actions: cancelling ? outcome.actions : [],
+          actions: outcome.actions,
           patch: runtimeStatus(ctx),
           ...(cancelling ? { warning: true } : {}),
         },
