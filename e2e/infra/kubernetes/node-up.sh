@@ -27,6 +27,12 @@ exec 8>"$KUBE_RUN/.node-lock"
 flock -w 1800 8 || die "another node-up.sh still holds $KUBE_RUN/.node-lock after 30 min"
 
 running() { live_pid "$1" >/dev/null; }
+# write_if_changed FILE: stdin into FILE only when its content differs (a rewrite, even identical,
+# makes kube-proxy exit); prints "changed" when it wrote.
+write_if_changed() {
+  cat >"$1.new"
+  if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv -f "$1.new" "$1" && echo changed; fi
+}
 # daemon NAME BINARY ARGS...: start detached unless running (logs append, as in up.sh).
 daemon() {
   local name=$1; shift
@@ -77,7 +83,7 @@ iptables -A WEIR-PODS -s 10.244.0.0/16 -d 10.244.0.0/16 -j ACCEPT
 iptables -A WEIR-PODS -s 10.244.0.0/16 -j REJECT --reject-with icmp-port-unreachable
 iptables -A WEIR-PODS -d 10.244.0.0/16 -j REJECT --reject-with icmp-port-unreachable
 iptables -C FORWARD -j WEIR-PODS 2>/dev/null || iptables -I FORWARD 1 -j WEIR-PODS
-cat >"$KUBE_RUN/cni/net.d/10-weir.conflist" <<JSON
+write_if_changed "$KUBE_RUN/cni/net.d/10-weir.conflist" >/dev/null <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "weir",
@@ -163,7 +169,7 @@ step "images into containerd" "$KUBE_INFRA_DIR/load-image.sh" "$PAUSE_IMAGE" "$C
 # ---- kubelet ----
 # oomScoreAdj 0: see restrict_oom_score_adj. GC and eviction thresholds so low that imported images
 # (which no registry could give back) are never collected on a small disk.
-cat >"$KUBE_RUN/kubelet.yaml" <<YAML
+kubelet_changed=$(write_if_changed "$KUBE_RUN/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $KUBE_NODE_IP
@@ -187,8 +193,10 @@ imageGCLowThresholdPercent: 99
 evictionHard: { memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1% }
 serializeImagePulls: false
 YAML
+)
 # kubelet rewrites a few host sysctls; keep the values it found, for node-down.sh to put back.
 [[ -f $KUBE_RUN/sysctl.before ]] || sysctl -e vm.overcommit_memory kernel.panic kernel.panic_on_oops >"$KUBE_RUN/sysctl.before"
+if [[ $kubelet_changed == changed ]] && running kubelet; then stop_daemon kubelet; fi
 daemon kubelet "$K8S_BIN/kubelet" --config "$KUBE_RUN/kubelet.yaml" --kubeconfig "$KUBE_RUN/kubelet.kubeconfig" \
   --root-dir "$KUBE_RUN/kubelet" --cert-dir "$KUBE_RUN/kubelet/pki" \
   --hostname-override "$KUBE_NODE_NAME" --node-ip "$KUBE_NODE_IP" --v 1
@@ -202,7 +210,7 @@ daemon kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig "$KUBE_RUN/schedule
 step "kube-scheduler ready" wait_for kube-scheduler 60 curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz
 
 # NodePorts only on the node address; conntrack maxPerCore 0: leave the host's table size alone.
-cat >"$KUBE_RUN/kube-proxy.yaml" <<YAML
+proxy_changed=$(write_if_changed "$KUBE_RUN/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: { kubeconfig: $KUBE_RUN/kube-proxy.kubeconfig }
@@ -215,6 +223,9 @@ nodePortAddresses: [$KUBE_NODE_IP/32]
 oomScoreAdj: 0
 conntrack: { maxPerCore: 0, min: 0 }
 YAML
+)
+# kube-proxy exits when its configuration file changes under it: restart it ourselves instead.
+if [[ $proxy_changed == changed ]] && running kube-proxy; then stop_daemon kube-proxy; fi
 daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$KUBE_RUN/kube-proxy.yaml"
 step "kube-proxy ready" wait_for kube-proxy 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 

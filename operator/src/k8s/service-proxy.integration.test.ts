@@ -133,7 +133,11 @@ describe('the runtime API through the kube-apiserver service proxy', { skip }, (
       namespace,
       body: {
         metadata: { name: pod, labels: { app: 'orders' } },
-        spec: { containers: [{ name: 'coordinator', image: 'weir/app:1' }] },
+        // On a cluster with a node (make cluster-up), a selector no node matches keeps it unscheduled.
+        spec: {
+          nodeSelector: { 'weir.dev/no-such-node': 'true' },
+          containers: [{ name: 'coordinator', image: 'weir/app:1' }],
+        },
       },
     });
     // What a kubelet would report; no node runs this pod, so nobody overwrites it.

@@ -171,6 +171,9 @@ async function validate(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** How long `weir coordinator` / `weir worker` may take to wind down after their work has ended. */
+const EXIT_GRACE_MS = 10_000;
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -199,7 +202,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// A pod's process ends when its work has: handles a client library may leave open (sockets, timers)
-// must not keep it alive until the kubelet's SIGKILL at the end of the grace period.
-if (process.argv[2] === 'coordinator' || process.argv[2] === 'worker') process.exit(code);
 process.exitCode = code;
+// A pod's process ends when its work has: what is still closing gets a few seconds (Kafka clients
+// ending their sessions: cutting them short stalls the next version), then handles a client library
+// leaves open (sockets, timers) must not keep it alive until the kubelet's SIGKILL (60 s).
+if (process.argv[2] === 'coordinator' || process.argv[2] === 'worker') {
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+}
