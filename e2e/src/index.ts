@@ -2,6 +2,7 @@ export {
   installCrd,
   kubernetes,
   kubernetesForTests,
+  kindNodeImage,
   kubernetesTools,
   pinnedVersions,
   pollUntil,
@@ -24,7 +25,7 @@ export {
   type SaslListener,
 } from './components/kafka.ts';
 export { availableForTests, waitFor, type Availability } from './components/component.ts';
-export { cluster, clusterForTests, kindNodeImage, type PodCluster } from './components/cluster.ts';
+export { cluster, clusterForTests, type PodCluster } from './components/cluster.ts';
 export {
   buildImages,
   chartDir,

@@ -8,24 +8,14 @@
 //  - local (default): the single-node cluster of e2e/infra/kubernetes/node-up.sh (containerd, kubelet,
 //                CoreDNS, local-path storage as host processes), images imported into its containerd.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 
 import { availableForTests, runDir, runInfraScript, type Availability } from './component.ts';
-import { kubernetesTools, waitUntilServing } from './kubernetes.ts';
+import { kindNodeImage, kubernetesTools, waitUntilServing } from './kubernetes.ts';
 
-const versions = (): Map<string, string> =>
-  new Map(
-    readFileSync(join(infraDir, 'kubernetes', 'versions.env'), 'utf8')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '' && !l.startsWith('#'))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
-  );
-export const kindNodeImage = (): string => versions().get('KIND_NODE_IMAGE') ?? 'kindest/node:v1.34.0';
 const KIND_CLUSTER = 'weir';
 
 const run = promisify(execFile);

@@ -81,8 +81,8 @@ export function selectKubernetesProvider(env: NodeJS.ProcessEnv): KubernetesProv
   return { kind: 'host' };
 }
 
-/** Parse versions.env (KEY=value lines, # comments). */
-export function parsePinnedVersions(text: string): PinnedVersions {
+/** The KEY=value lines of versions.env (# comments). */
+export function parseVersionsEnv(text: string): Map<string, string> {
   const values = new Map<string, string>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -91,6 +91,12 @@ export function parsePinnedVersions(text: string): PinnedVersions {
     if (eq <= 0) throw new Error(`versions.env: expected KEY=value, got "${line}"`);
     values.set(line.slice(0, eq), line.slice(eq + 1));
   }
+  return values;
+}
+
+/** The pinned tool versions in versions.env. */
+export function parsePinnedVersions(text: string): PinnedVersions {
+  const values = parseVersionsEnv(text);
   const get = (key: string): string => {
     const value = values.get(key);
     if (value === undefined || !/^v\d+\.\d+\.\d+$/.test(value)) {
@@ -108,6 +114,13 @@ export function parsePinnedVersions(text: string): PinnedVersions {
 
 export function pinnedVersions(): PinnedVersions {
   return parsePinnedVersions(readFileSync(join(infraDir, 'versions.env'), 'utf8'));
+}
+
+/** The kindest/node image kind clusters are created from (versions.env KIND_NODE_IMAGE). */
+export function kindNodeImage(): string {
+  const image = parseVersionsEnv(readFileSync(join(infraDir, 'versions.env'), 'utf8')).get('KIND_NODE_IMAGE');
+  if (image === undefined) throw new Error('versions.env: KIND_NODE_IMAGE is missing');
+  return image;
 }
 
 /**

@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-import { cluster, kindNodeImage, type PodCluster } from '../components/cluster.ts';
+import { cluster, type PodCluster } from '../components/cluster.ts';
 import { runInfraScript } from '../components/component.ts';
 import { kafka, kafkaClient } from '../components/kafka.ts';
-import { kubernetesTools } from '../components/kubernetes.ts';
+import { kindNodeImage, kubernetesTools } from '../components/kubernetes.ts';
 import {
   buildImages,
   installOperator,
