@@ -19,6 +19,26 @@ ready_timeout="${WEIR_DOCKER_READY_TIMEOUT:-60}"
 
 answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# Starts dockerd and waits until it answers; returns 1 if it exits during start-up.
+start_dockerd() {
+  [ -f "$run/dockerd.log" ] && mv -f "$run/dockerd.log" "$run/dockerd.log.prev"
+  # Its own session, so that it outlives this script and the make that ran it.
+  # 9>&-: dockerd must not inherit (and so hold) the lock.
+  setsid nohup dockerd --pidfile "$pidfile" >"$run/dockerd.log" 2>&1 </dev/null 9>&- &
+  local pid=$! deadline=$(( $(date +%s) + ready_timeout ))
+  until answers; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      tail -30 "$run/dockerd.log" >&2 || true
+      fail "dockerd did not answer within ${ready_timeout}s (log: $run/dockerd.log)"
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -10 "$run/dockerd.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 up() {
   step "docker engine package"
   if command -v dockerd >/dev/null && command -v docker >/dev/null; then
@@ -33,21 +53,14 @@ up() {
   else
     [ "$(id -u)" -eq 0 ] || fail "no Docker engine answers and starting dockerd needs root"
     mkdir -p "$run"
-    [ -f "$run/dockerd.log" ] && mv -f "$run/dockerd.log" "$run/dockerd.log.prev"
-    # Its own session, so that it outlives this script and the make that ran it.
-    # 9>&-: dockerd must not inherit (and so hold) the lock.
-    setsid nohup dockerd --pidfile "$pidfile" >"$run/dockerd.log" 2>&1 </dev/null 9>&- &
-    local deadline=$(( $(date +%s) + ready_timeout ))
-    until answers; do
-      if [ "$(date +%s)" -ge "$deadline" ]; then
-        tail -30 "$run/dockerd.log" >&2 || true
-        fail "dockerd did not answer within ${ready_timeout}s (log: $run/dockerd.log)"
-      fi
-      if ! pgrep -x dockerd >/dev/null; then
-        tail -30 "$run/dockerd.log" >&2 || true
-        fail "dockerd exited during start-up (log: $run/dockerd.log)"
-      fi
-      sleep 0.2
+    # dockerd started soon after a previous one stopped can time out on its own containerd's socket
+    # and exit: try again a few times before giving up.
+    local attempt
+    for attempt in 1 2 3; do
+      start_dockerd && break
+      [ "$attempt" -lt 3 ] || fail "dockerd exited during start-up $attempt times (log: $run/dockerd.log)"
+      info "dockerd exited during start-up (attempt $attempt); trying again in 5s"
+      sleep 5
     done
     info "answers after $(( $(date +%s) - _step_t0 ))s: server $(docker version --format '{{.Server.Version}}'), log $run/dockerd.log"
   fi

@@ -1,6 +1,6 @@
 // The controller: informers feed a work queue of keys; each key is reconciled by one worker at a
 // time; a periodic resync re-enqueues every app; with leader election only the leader runs it.
-import { failureKind, retryDelayMs } from '../errors.ts';
+import { failureKind } from '../errors.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -54,7 +54,6 @@ export class Controller {
       concurrency: opts.concurrency ?? 8,
       backoffBaseMs: 200,
       backoffMaxMs: 60_000,
-      retryDelayMs: (err, failures) => retryDelayMs(err, failures, 200, 60_000),
       onError: (key, err, retryInMs) => {
         opts.metrics.errors.inc();
         this.#log(

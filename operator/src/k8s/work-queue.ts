@@ -1,6 +1,7 @@
 // A work queue of object keys (namespace/name), after controller-runtime's: adding a queued key
 // is a no-op (the earlier due time wins), a key is never handed to two workers at once (adds
-// during processing re-run it afterwards), and failures back off exponentially per key.
+// during processing re-run it afterwards), and failures back off per key by their kind (errors.ts).
+import { retryDelayMs } from '../errors.ts';
 
 export interface WorkResult {
   /** Look again after this delay even without a change. */
@@ -13,8 +14,6 @@ export interface WorkQueueOptions {
   concurrency: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
-  /** The delay before retrying after a failure; default: exponential from backoffBaseMs. */
-  retryDelayMs?: (err: unknown, failures: number) => number;
   /** Told about every failure, with the delay until the retry. */
   onError?: (key: string, err: unknown, retryInMs: number) => void;
 }
@@ -120,9 +119,7 @@ export class WorkQueue {
     } catch (err) {
       const failures = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, failures);
-      next =
-        this.#opts.retryDelayMs?.(err, failures) ??
-        Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** (failures - 1));
+      next = retryDelayMs(err, failures, this.#opts.backoffBaseMs, this.#opts.backoffMaxMs);
       this.#opts.onError?.(key, err, next);
     } finally {
       this.#active.delete(key);

@@ -249,11 +249,17 @@ describe('the runtime as processes from the manifests, against the real broker',
         n++;
         rt = await start(parallelism, { specHash: `h${n}`, ...(restoreFrom === undefined ? {} : { restoreFrom }) });
         await ads.send(3000);
+        if (parallelism === 2) break;
+        // Starting four workers on a busy machine can take a while: wait for RUNNING, not for a fixed time.
+        const runningBy = Date.now() + 120_000;
+        let state = (await api.view(app))?.job.state;
+        while (state !== 'RUNNING') {
+          assert.ok(Date.now() < runningBy, `parallelism ${parallelism} reaches RUNNING (still ${state})`);
+          await new Promise((r) => setTimeout(r, 250));
+          state = (await api.view(app))?.job.state;
+        }
         // Let it run: windows fire, checkpoints complete.
         await new Promise((r) => setTimeout(r, 4000));
-        if (parallelism === 2) break;
-        const running = await api.view(app);
-        assert.equal(running?.job.state, 'RUNNING', `parallelism ${parallelism} runs`);
         const sp = await api.triggerSavepoint(app, { requestId: `rescale-${n}`, stop: true, trigger: 'rescale' });
         const deadline = Date.now() + 120_000;
         let done = await api.savepoint(app, sp.id);
