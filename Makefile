@@ -15,11 +15,11 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help setup build lint format test crds bench demo infra-up infra-down
+.PHONY: help setup build lint format test e2e crds bench demo infra-up infra-down
 .PHONY: kube-build kube-up kube-down helm kind cluster-up cluster-down
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: node_modules/.package-lock.json ## install Node.js 24 and the project's packages (again only when the lockfile changed)
 
@@ -38,6 +38,10 @@ format: ## format and auto-fix
 
 test: setup infra-up cluster-up ## run every test: unit, and integration against real components it starts itself (Kafka, Kubernetes, pods)
 	npm test
+
+e2e: setup infra-up ## every lossless e2e scenario on real pods (CLUSTER=kind: on kind); prints the table, keeps it in docs/e2e-results.md
+	WEIR_E2E=full WEIR_TEST_COVERAGE=0 npm test -- e2e/src/suite/lifecycle.test.ts
+	cp e2e/results/full.md docs/e2e-results.md
 
 crds: ## generate crds/ from the StreamApplication schema
 	npm run crds

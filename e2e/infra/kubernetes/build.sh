@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Kubernetes tool chain from the Go module proxy, cached by version:
-#   build.sh [kube|etcd|node|helm|kind|all]...   (default: kube etcd, what the control plane needs;
+#   build.sh [kube|etcd|node|helm|kind|actionlint|all]...   (default: kube etcd, what the control plane needs;
 #   node: kube-scheduler, kubelet, kube-proxy, CoreDNS, local-path-provisioner and the pause binary)
 # A binary already in the cache is not rebuilt; a build writes to a temporary name and renames,
 # so an interrupted build never leaves a half-written binary behind.
@@ -68,7 +68,7 @@ build_etcd() {
   go_build "$ETCD_BIN" etcd "$dir" .
 }
 
-# helm and kind have no replace directives: a plain `go install` at the pinned version works.
+# helm, kind and actionlint have no replace directives: a plain `go install` at the pinned version works.
 go_install() {
   local out_dir=$1 name=$2 pkg=$3 ldflags=${4:-}
   if [[ -x $out_dir/$name ]]; then log "$name: cached at $out_dir/$name"; return; fi
@@ -86,6 +86,10 @@ build_kind() {
   go_install "$KIND_BIN" kind "sigs.k8s.io/kind@$KIND_VERSION"
 }
 
+build_actionlint() {
+  go_install "$ACTIONLINT_BIN" actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(kube etcd)
 for t in "${targets[@]}"; do
@@ -95,7 +99,8 @@ for t in "${targets[@]}"; do
     node) build_node ;;
     helm) build_helm ;;
     kind) build_kind ;;
+    actionlint) build_actionlint ;;
     all) build_etcd; build_kube; build_node; build_helm; build_kind ;;
-    *) die "unknown build target '$t' (expected kube, etcd, node, helm, kind or all)" ;;
+    *) die "unknown build target '$t' (expected kube, etcd, node, helm, kind, actionlint or all)" ;;
   esac
 done

@@ -212,7 +212,7 @@ const Checkpoints = Type.Object(
 export const UPGRADE_MODES = ['savepoint', 'last-state', 'stateless'] as const;
 const UpgradeMode = StringEnum(UPGRADE_MODES, {
   description:
-    'How state crosses an upgrade: savepoint (stop with a savepoint, restore it), last-state (restore the latest completed checkpoint), stateless (start empty).',
+    'How state crosses an upgrade: savepoint (stop with a savepoint, restore it), last-state (restore the latest completed checkpoint), stateless (start empty; sources start at their startFrom position, so results are repeated (earliest) or input written meanwhile is skipped (latest): not exactly-once).',
   default: 'savepoint',
 });
 

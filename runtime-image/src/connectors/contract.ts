@@ -84,7 +84,7 @@ export interface TaskInfo {
 }
 
 export interface ConnectorContext {
-  /** The job (pipeline) name: stable across restarts, part of every external identity. */
+  /** The job's identity: stable across restarts, unique per app on a broker, part of every external identity. */
   readonly job: string;
   readonly operatorId: string;
   readonly task: TaskInfo;

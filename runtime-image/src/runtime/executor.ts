@@ -123,7 +123,7 @@ class Executor {
     const w = this.#o.worker ?? { index: 0, count: 1 };
     const maxP = this.#graph.maxParallelism;
     return {
-      job: this.#graph.name,
+      job: this.#o.identity ?? this.#graph.name,
       operatorId,
       task: {
         index: w.index,

@@ -43,6 +43,11 @@ export interface JobOptions {
   /** Records taken from a split per poll. */
   readonly batchSize?: number | undefined;
   readonly faults?: FaultSwitches | undefined;
+  /**
+   * The job's identity outside this process (Kafka transactional ids, commit-marker and lag groups,
+   * client ids): must be unique among the jobs that share a broker. Default: the graph's name.
+   */
+  readonly identity?: string | undefined;
   /** This process's share of a job run as several workers (default: the whole job, `{ index: 0, count: 1 }`). */
   readonly worker?: { readonly index: number; readonly count: number } | undefined;
 }

@@ -248,6 +248,8 @@ async function startStage(o: StagesOptions, graph: Graph, name: string): Promise
   return startJob(graph, {
     parallelism: 1,
     worker: o.worker,
+    // Two apps may run the same pipeline (same name) on one broker: their Kafka identities must differ.
+    identity: `${o.app.namespace}.${o.app.name}.${graph.name}`,
     checkpoints: { dir: join(o.checkpointDir, name), intervalMs: o.checkpointIntervalMs, retain: o.retain },
     restoreFrom: restore,
     allowNonRestoredState: o.allowNonRestoredState,
