@@ -211,6 +211,31 @@ describe('the runtime as processes from the manifests, against the real broker',
   );
 
   it(
+    'two apps running the same pipeline (same name) on one broker neither fence nor mix each other',
+    { timeout: 300_000 },
+    async (t) => {
+      // Their Kafka identities once came from the pipeline's name alone: each app's workers fenced the other's.
+      await withApp(t, 'twin-a', async (a) => {
+        await withApp(t, 'twin-b', async (b) => {
+          await Promise.all([a.ads.send(3000), b.ads.send(3000)]);
+          const [ra, rb] = [await a.start(2, { specHash: 'h1' }), await b.start(2, { specHash: 'h1' })];
+          await Promise.all([a.ads.send(3000), b.ads.send(3000)]);
+          await checkOutput(t, a.kafka, a.output, a.ads);
+          await checkOutput(t, b.kafka, b.output, b.ads);
+          for (const [x, rt] of [
+            [a, ra],
+            [b, rb],
+          ] as const) {
+            const view = await x.client(() => rt).view(x.app);
+            assert.equal(view?.job.state, 'RUNNING');
+            assert.equal(view.job.restarts, 0, `${x.app.namespace}: no restarts`);
+          }
+        });
+      });
+    },
+  );
+
+  it(
     'workers and the coordinator SIGKILLed at random 20 times while data flows: nothing lost, nothing twice',
     {
       // Once failed in 2 of 9 runs (a few windows counted a record twice): kafkajs' read_committed filter
