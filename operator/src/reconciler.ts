@@ -106,6 +106,8 @@ export class Reconciler {
         decision.reason,
         `${from} → ${decision.phase}: ${decision.message}`,
       );
+    } else if (decision.event === true) {
+      await this.#event(app, decision.warning === true ? 'Warning' : 'Normal', decision.reason, decision.message);
     } else if (newlyStalled(status, decision) || (decision.warning === true && reasonChanged(status, decision))) {
       await this.#event(
         app,

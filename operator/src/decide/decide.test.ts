@@ -830,6 +830,9 @@ describe('decide: deletion, invalid specs', () => {
       observed: { workloads: up1, savepoint: { id: a.id, state: 'COMPLETED', path: 'sp-d' } },
     });
     assert.equal(taken.patch.savepoints?.last?.path, 'sp-d');
+    // The status goes with the app: an Event keeps the path for a re-creation from it.
+    assert.equal(taken.event, true);
+    assert.match(taken.message, /sp-d/);
     const s2 = applyStatusPatch(status, taken.patch);
     assert.deepEqual(kinds(run({ status: s2, deleting: true, observed: { workloads: gone } }).actions), [
       'removeFinalizer',

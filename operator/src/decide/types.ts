@@ -136,6 +136,8 @@ export interface Decision {
   /** Requeue after this delay; undefined = only on change or periodic resync. */
   requeueAfterMs?: number;
   warning?: boolean;
+  /** Tell this pass in an Event even without a phase change: a milestone users need later (the final savepoint's path). */
+  event?: boolean;
 }
 
 export type { OperationRecord };

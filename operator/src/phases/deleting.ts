@@ -57,6 +57,8 @@ export function deleting(ctx: Ctx): Decision {
         // Cancel (when given up on) before the workloads go, so a late savepoint cannot half-write.
         actions: [...(ok ? [] : outcome.actions), { kind: 'deleteWorkloads' }],
         patch: { ...runtimeStatus(ctx), savepoints, pendingSavepoint: undefined },
+        // The app and its status are about to go: an Event keeps the path for a re-creation (initialSavepoint).
+        event: true,
         ...(ok ? {} : { warning: true }),
       },
     );
