@@ -19,6 +19,7 @@ import {
   type AppStatus,
   type Measured,
   type Operation,
+  type Spec,
   type Suite,
 } from './harness.ts';
 import { reportTable, resultsPath, type Row } from './report.ts';
@@ -71,20 +72,76 @@ function record(
   assert.deepEqual(c.duplicated.slice(0, 5), [], 'windows duplicated');
 }
 
-/** A running app with input flowing and its first results committed. */
-async function started(
+/** The example's spec as it is. */
+const asIs = (): void => undefined;
+
+/** Spec edits. */
+const withMode = (mode: string) => (spec: Spec) => {
+  spec.upgrade = { mode };
+};
+const withParallelism = (n: number) => (spec: Spec) => {
+  spec.parallelism = n;
+};
+
+/** Runs `body` on a running app (input flowing, first results committed), deleting the app afterwards. */
+async function onApp(
   s: Suite,
   name: string,
-  edit?: Parameters<typeof AppUnderTest.create>[2],
-): Promise<AppUnderTest> {
+  edit: (spec: Spec) => void,
+  body: (app: AppUnderTest) => Promise<void>,
+): Promise<void> {
   const app = await AppUnderTest.create(s, name, edit);
-  app.startInput();
-  await app.running();
-  return app;
+  try {
+    app.startInput();
+    await app.running();
+    await body(app);
+  } finally {
+    await app.delete();
+  }
+}
+
+/** Makes a change, measures it until output flows again, and checks the output is exact. */
+async function changeAndCheck(
+  t: TestContext,
+  app: AppUnderTest,
+  row: string,
+  act: () => Promise<void>,
+  type: string,
+): Promise<Measured> {
+  const m = await app.measure(act, ended(type));
+  await sleep(5_000);
+  record(t, row, await app.check(), [m]);
+  return m;
 }
 
 /** Until the deployed version has passed the stability gate (rollbacks return to it). */
 const stable = (app: AppUnderTest) => app.waitFor('Stable', (s) => s.phase === 'Stable');
+
+/** Rollback after 60 s without stability (2 checkpoints, 10 s). */
+const quickRollback = (spec: Record<string, unknown>): void => {
+  spec.rollback = { readinessTimeoutSeconds: 60, stability: { completedCheckpoints: 2, minStableSeconds: 10 } };
+};
+
+/**
+ * Upgrades a stable app to a version with `config` (fault switches), waits for the rollback and checks the
+ * status tells it honestly: RolledBack, restored from the exact savepoint the upgrade took.
+ */
+async function upgradeThatRollsBack(
+  t: TestContext,
+  app: AppUnderTest,
+  config: Record<string, string>,
+): Promise<Measured> {
+  await stable(app);
+  const m = await app.measure(() => app.patch({ spec: { config } }), ended('rollback'));
+  const after = await app.status();
+  const upgrade = latestOperation(after, 'upgrade');
+  const rollback = latestOperation(after, 'rollback');
+  t.diagnostic(`upgrade: ${JSON.stringify(upgrade)}; rollback: ${JSON.stringify(rollback)}`);
+  assert.equal(after.phase, 'RolledBack', 'the status says the app runs the rolled-back version');
+  assert.ok(upgrade?.snapshot !== undefined, 'the upgrade restored a savepoint');
+  assert.equal(rollback?.snapshot, upgrade.snapshot, 'the rollback restored the exact pre-upgrade savepoint');
+  return m;
+}
 
 describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e runs every scenario'})`, () => {
   // Cold, this builds the images and the cluster's binaries.
@@ -104,62 +161,34 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
   });
 
   scenario('savepoint upgrade of the pipeline', true, async (s, t) => {
-    const app = await started(s, 'upgrade-pipeline');
-    try {
+    await onApp(s, 'upgrade-pipeline', asIs, async (app) => {
       const pipeline = app.manifest().spec.pipeline;
-      const m = await app.measure(
-        () =>
-          app.patch({
-            spec: {
-              pipeline: {
-                ...pipeline,
-                steps: [{ id: 'with-campaign', filter: 'e.campaign != ""' }, ...pipeline.steps],
-              },
-            },
-          }),
-        ended('upgrade'),
-      );
+      const steps = [{ id: 'with-campaign', filter: 'e.campaign != ""' }, ...pipeline.steps];
+      const change = () => app.patch({ spec: { pipeline: { ...pipeline, steps } } });
+      await changeAndCheck(t, app, 'savepoint upgrade (pipeline)', change, 'upgrade');
       const op = latestOperation(await app.status(), 'upgrade');
       assert.match(op?.snapshot ?? '', /savepoint/, 'the new version restored the upgrade savepoint');
-      await sleep(5_000);
-      record(t, 'savepoint upgrade (pipeline)', await app.check(), [m]);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('savepoint upgrade of the image', false, async (s, t) => {
     const image = `${runtimeImage}-e2e`;
     await run('docker', ['tag', runtimeImage, image]);
     await s.cluster.loadImages([image]);
-    const app = await started(s, 'upgrade-image');
-    try {
-      const m = await app.measure(() => app.patch({ spec: { image } }), ended('upgrade'));
-      await sleep(5_000);
-      record(t, 'savepoint upgrade (image)', await app.check(), [m]);
-    } finally {
-      await app.delete();
-    }
+    await onApp(s, 'upgrade-image', asIs, async (app) => {
+      await changeAndCheck(t, app, 'savepoint upgrade (image)', () => app.patch({ spec: { image } }), 'upgrade');
+    });
   });
 
   scenario('last-state upgrade', false, async (s, t) => {
-    const app = await started(s, 'last-state', (spec) => {
-      spec.upgrade = { mode: 'last-state' };
+    await onApp(s, 'last-state', withMode('last-state'), async (app) => {
+      const change = () => app.patch({ spec: { config: { 'e2e.version': '2' } } });
+      await changeAndCheck(t, app, 'last-state upgrade', change, 'upgrade');
     });
-    try {
-      const m = await app.measure(() => app.patch({ spec: { config: { 'e2e.version': '2' } } }), ended('upgrade'));
-      await sleep(5_000);
-      record(t, 'last-state upgrade', await app.check(), [m]);
-    } finally {
-      await app.delete();
-    }
   });
 
   scenario('stateless upgrade: not lossless, as documented (the source starts over)', false, async (s, t) => {
-    const app = await started(s, 'stateless', (spec) => {
-      spec.upgrade = { mode: 'stateless' };
-    });
-    try {
+    await onApp(s, 'stateless', withMode('stateless'), async (app) => {
       await sleep(10_000); // windows close and are committed before the upgrade
       const m = await app.measure(() => app.patch({ spec: { config: { 'e2e.version': '2' } } }), ended('upgrade'));
       await sleep(5_000);
@@ -178,16 +207,11 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       assert.deepEqual(c.missing, []);
       assert.deepEqual(c.wrong, []);
       assert.ok(c.duplicated.length > 0, 'a stateless upgrade reading from earliest repeats results');
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('rescale 1 → 3 → 2 by editing the spec', true, async (s, t) => {
-    const app = await started(s, 'rescale-spec', (spec) => {
-      spec.parallelism = 1;
-    });
-    try {
+    await onApp(s, 'rescale-spec', withParallelism(1), async (app) => {
       const up = await app.measure(() => app.patch({ spec: { parallelism: 3 } }), ended('rescale'));
       assert.equal((await app.status()).replicas, 3);
       await sleep(5_000);
@@ -195,49 +219,28 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       assert.equal((await app.status()).replicas, 2);
       await sleep(5_000);
       record(t, 'rescale 1 → 3 → 2 (spec)', await app.check(), [up, down]);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('rescale 1 → 3 → 2 with kubectl scale', false, async (s, t) => {
-    const app = await started(s, 'rescale-scale', (spec) => {
-      spec.parallelism = 1;
-    });
-    const scale = (n: number) =>
-      s.cluster
-        .kubectl(['-n', s.namespace, 'scale', `streamapplication/${app.name}`, `--replicas=${n}`])
-        .then(() => undefined);
-    try {
+    await onApp(s, 'rescale-scale', withParallelism(1), async (app) => {
+      const scale = (n: number) =>
+        s.cluster
+          .kubectl(['-n', s.namespace, 'scale', `streamapplication/${app.name}`, `--replicas=${n}`])
+          .then(() => undefined);
       const up = await app.measure(() => scale(3), ended('rescale'));
       await sleep(5_000);
       const down = await app.measure(() => scale(2), ended('rescale'));
       assert.equal((await app.status()).replicas, 2);
       await sleep(5_000);
       record(t, 'rescale 1 → 3 → 2 (kubectl scale)', await app.check(), [up, down]);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('an upgrade to a version that crash-loops rolls back from the pre-upgrade savepoint', true, async (s, t) => {
-    const app = await started(s, 'rollback-crash', (spec) => {
-      spec.rollback = { readinessTimeoutSeconds: 60, stability: { completedCheckpoints: 2, minStableSeconds: 10 } };
-    });
-    try {
-      await stable(app);
+    await onApp(s, 'rollback-crash', quickRollback, async (app) => {
       // Every worker process of the new version dies at its first checkpoint barrier: the pods crash-loop.
-      const m = await app.measure(
-        () => app.patch({ spec: { config: { 'weir.faults.crashAt': 'barrier' } } }),
-        ended('rollback'),
-      );
-      const after = await app.status();
-      const upgrade = latestOperation(after, 'upgrade');
-      const rollback = latestOperation(after, 'rollback');
-      assert.equal(after.phase, 'RolledBack', 'the status says the app runs the rolled-back version');
-      t.diagnostic(`upgrade: ${JSON.stringify(upgrade)}; rollback: ${JSON.stringify(rollback)}`);
-      assert.ok(upgrade?.snapshot !== undefined, 'the upgrade restored a savepoint');
-      assert.equal(rollback?.snapshot, upgrade.snapshot, 'the rollback restored the exact pre-upgrade savepoint');
+      const m = await upgradeThatRollsBack(t, app, { 'weir.faults.crashAt': 'barrier' });
       const events = await app.events();
       assert.ok(
         events.some((e) => e.message.includes('→ RollingBack')),
@@ -245,37 +248,23 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       );
       await sleep(5_000);
       record(t, 'rollback: new version crash-loops', await app.check(), [m]);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('an upgrade that fails the stability gate (the watermark stalls) rolls back', false, async (s, t) => {
-    const app = await started(s, 'rollback-gate', (spec) => {
-      spec.rollback = { readinessTimeoutSeconds: 60, stability: { completedCheckpoints: 2, minStableSeconds: 10 } };
-    });
-    try {
-      await stable(app);
-      const m = await app.measure(
-        () => app.patch({ spec: { config: { 'weir.faults.stallWatermark': 'true' } } }),
-        ended('rollback'),
-      );
-      const after = await app.status();
-      assert.equal(latestOperation(after, 'rollback')?.snapshot, latestOperation(after, 'upgrade')?.snapshot);
+    await onApp(s, 'rollback-gate', quickRollback, async (app) => {
+      const m = await upgradeThatRollsBack(t, app, { 'weir.faults.stallWatermark': 'true' });
       await sleep(5_000);
       // The failed version ran and committed what it processed; the rollback replays from the savepoint
       // taken before it, so a result the failed version committed can be committed again: exact only
       // under upsert semantics (latest revision per window key), which is what a compacted topic keeps.
       const c = await app.check('upsert');
       record(t, 'rollback: stability gate fails', c, [m], 'checked under upsert semantics');
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('an upgrade whose state is incompatible is refused before anything is stopped', false, async (s, t) => {
-    const app = await started(s, 'incompatible');
-    try {
+    await onApp(s, 'incompatible', asIs, async (app) => {
       const before = await app.status();
       const pipeline = app.manifest().spec.pipeline;
       // The window (and its state) gets a new id: the running job's window state has nowhere to go.
@@ -297,14 +286,11 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
         (st) => !(st.conditions ?? []).some((c) => c.reason === 'IncompatibleState'),
       );
       record(t, 'incompatible state refused', await app.check(), [], 'nothing stopped; job start time unchanged');
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('suspend and resume', false, async (s, t) => {
-    const app = await started(s, 'suspend');
-    try {
+    await onApp(s, 'suspend', asIs, async (app) => {
       await app.patch({ spec: { state: 'suspended' } });
       await app.waitFor('Suspended', (st) => st.phase === 'Suspended');
       // The pods go (their termination takes a few seconds after the phase says Suspended).
@@ -328,16 +314,11 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       const m = await app.measure(() => app.patch({ spec: { state: 'running' } }), ended('resume'));
       await sleep(5_000);
       record(t, 'suspend and resume', await app.check(), [m], 'downtime counted from the resume');
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('worker and coordinator pods killed at random while running (12 kills)', true, async (s, t) => {
-    const app = await started(s, 'pod-kills', (spec) => {
-      spec.parallelism = 3;
-    });
-    try {
+    await onApp(s, 'pod-kills', withParallelism(3), async (app) => {
       let seed = Date.now() % 2147483647;
       const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
       const killed: string[] = [];
@@ -360,43 +341,42 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
         phases: `12 kills in ${((lastKill - t0) / 1000).toFixed(0)}s; job restarts ${st.job?.restarts ?? '?'}`,
       };
       record(t, 'pod kills (12, random)', await app.check(), [measured], 'downtime: from the last kill');
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   for (const when of ['Savepointing', 'Upgrading'] as const) {
     scenario(`the operator killed in the middle of an upgrade (${when})`, false, async (s, t) => {
       // Checkpoints (and so savepoints) wait 6 s at their barrier: Savepointing lasts long enough to be caught.
-      const app = await started(s, `operator-kill-${when.toLowerCase()}`, (spec) => {
-        spec.config = { 'weir.faults.checkpointDelayMs': '6000' };
-      });
-      try {
-        const m = await app.measure(async () => {
-          await app.patch({ spec: { config: { 'weir.faults.checkpointDelayMs': '6000', 'e2e.version': '2' } } });
-          await app.waitFor(when, (st) => st.phase === when, 120_000);
-          await s.cluster.kubectl([
-            '-n',
-            s.operator.namespace,
-            'delete',
-            'pod',
-            '-l',
-            `app.kubernetes.io/instance=${s.operator.release}`,
-            '--grace-period=0',
-            '--force',
-          ]);
-        }, ended('upgrade'));
-        await sleep(5_000);
-        record(t, `operator killed in ${when}`, await app.check(), [m]);
-      } finally {
-        await app.delete();
-      }
+      await onApp(
+        s,
+        `operator-kill-${when.toLowerCase()}`,
+        (spec) => {
+          spec.config = { 'weir.faults.checkpointDelayMs': '6000' };
+        },
+        async (app) => {
+          const m = await app.measure(async () => {
+            await app.patch({ spec: { config: { 'weir.faults.checkpointDelayMs': '6000', 'e2e.version': '2' } } });
+            await app.waitFor(when, (st) => st.phase === when, 120_000);
+            await s.cluster.kubectl([
+              '-n',
+              s.operator.namespace,
+              'delete',
+              'pod',
+              '-l',
+              `app.kubernetes.io/instance=${s.operator.release}`,
+              '--grace-period=0',
+              '--force',
+            ]);
+          }, ended('upgrade'));
+          await sleep(5_000);
+          record(t, `operator killed in ${when}`, await app.check(), [m]);
+        },
+      );
     });
   }
 
   scenario('manual savepoint, deletion with a final savepoint, re-creation from it', false, async (s, t) => {
-    const app = await started(s, 'savepoints');
-    try {
+    await onApp(s, 'savepoints', asIs, async (app) => {
       await app.patch({ spec: { savepoints: { triggerNonce: 1 } } });
       const manual = await app.waitFor('the manual savepoint', (st) => st.savepoints?.last?.trigger === 'manual');
       assert.equal(manual.savepoints?.last?.result, 'Succeeded');
@@ -414,14 +394,11 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       record(t, 'triggerNonce, delete with final savepoint, re-create from it', await app.check(), [
         { downtimeSeconds: (resumedAt - deletedAt) / 1000, phases: app.phasesSince(deletedAt, resumedAt) },
       ]);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 
   scenario('bad input goes to the dead-letter topic; an invalid spec edit is rejected', true, async (s, t) => {
-    const app = await started(s, 'bad-input');
-    try {
+    await onApp(s, 'bad-input', asIs, async (app) => {
       const before = await app.status();
       await app.ads.sendMalformed(25);
       const dlq = await app.deadLetterCount(25);
@@ -434,8 +411,6 @@ describe(`the e2e suite on real pods (${full ? 'full' : 'CI subset; make e2e run
       assert.equal(after.job?.restarts ?? 0, 0, 'no restarts');
       assert.ok(isRunning(after));
       record(t, 'bad input and an invalid edit', await app.check(), [], `${dlq.count} dead letters; edit rejected`);
-    } finally {
-      await app.delete();
-    }
+    });
   });
 });
