@@ -117,9 +117,13 @@ async function changeAndCheck(
 /** Until the deployed version has passed the stability gate (rollbacks return to it). */
 const stable = (app: AppUnderTest) => app.waitFor('Stable', (s) => s.phase === 'Stable');
 
-/** Rollback after 60 s without stability (2 checkpoints, 10 s). */
-const quickRollback = (spec: Record<string, unknown>): void => {
+/**
+ * Rollback after 60 s without stability (2 checkpoints, 10 s), or 90 s without a running job (a version
+ * whose workers crash before the job runs never gets to count restarts).
+ */
+const quickRollback = (spec: Spec): void => {
   spec.rollback = { readinessTimeoutSeconds: 60, stability: { completedCheckpoints: 2, minStableSeconds: 10 } };
+  spec.upgrade = { ...(spec.upgrade as object), deployTimeoutSeconds: 90 };
 };
 
 /**
