@@ -11,6 +11,7 @@ import { Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { parse } from 'yaml';
 
 import { cluster, type PodCluster } from '../components/cluster.ts';
+import { runInfraScript } from '../components/component.ts';
 import { createTopic, kafka, kafkaClient, type KafkaBroker } from '../components/kafka.ts';
 import { buildImages, installOperator, kafkaService, restrictedNamespace } from '../components/weir.ts';
 import { AdStream, FLUSH_CAMPAIGN } from './ads.ts';
@@ -48,6 +49,8 @@ export function suite(): Promise<Suite> {
 }
 
 async function setUp(): Promise<Suite> {
+  // Docker first: it builds the images, and the broker's listener for pods is on its bridge.
+  await runInfraScript(fileURLToPath(new URL('../../infra/docker.sh', import.meta.url)), ['up'], 10 * 60_000);
   const c = await cluster();
   if (c.provider === 'kind') process.env.WEIR_KAFKA_BRIDGE_NETWORK ??= 'kind';
   const broker = await kafka();
