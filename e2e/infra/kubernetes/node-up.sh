@@ -23,6 +23,8 @@ COREDNS_IMAGE=weir.local/coredns:$COREDNS_VERSION
 LOCAL_PATH_IMAGE=weir.local/local-path-provisioner:$LOCAL_PATH_VERSION
 HELPER_IMAGE=debian:bookworm-slim
 
+# On a fresh machine nothing has made the run directory yet (up.sh, run further down, makes the rest).
+mkdir -p "$KUBE_RUN" && chmod 700 "$KUBE_RUN"
 exec 8>"$KUBE_RUN/.node-lock"
 flock -w 1800 8 || die "another node-up.sh still holds $KUBE_RUN/.node-lock after 30 min"
 
