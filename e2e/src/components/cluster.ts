@@ -64,8 +64,23 @@ function podCluster(provider: PodCluster['provider'], kubeconfigPath: string): P
       }
     },
     kubectl: (args, input) => tool(tools.kubectl, kubeconfigPath, args, input),
-    helm: (args) => tool(tools.helm, kubeconfigPath, args),
+    helm: async (args) => {
+      await helmBuilt();
+      return tool(tools.helm, kubeconfigPath, args);
+    },
   };
+}
+
+let helmBuild: Promise<void> | undefined;
+/** The pinned helm, built on first use (cached: a no-op when it is there). */
+function helmBuilt(): Promise<void> {
+  helmBuild ??= runInfraScript(join(infraDir, 'kubernetes', 'build.sh'), ['helm'], startTimeoutMs).catch(
+    (error: unknown) => {
+      helmBuild = undefined;
+      throw error;
+    },
+  );
+  return helmBuild;
 }
 
 let shared: Promise<PodCluster> | undefined;
