@@ -116,7 +116,7 @@ async function change(c: PodCluster, title: string, patch: object, token: () => 
     600,
   );
   const s = await appStatus(c);
-  const op = s.operations?.[0]; // newest first;
+  const op = s.operations?.[0]; // newest first
   say(`${title}: phases ${phaseDurations(phases, flowingAt)}`);
   say(
     `${title}: ${op?.type ?? '?'} ${op?.outcome ?? ''} in ${op?.durationSeconds ?? '?'}s (operator's record); ` +
