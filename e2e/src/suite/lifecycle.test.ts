@@ -11,17 +11,9 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 
 import { availableForTests, type Availability } from '../components/component.ts';
 import { runtimeImage } from '../components/weir.ts';
-import {
-  AppUnderTest,
-  latestOperation,
-  RUNNING_PHASES,
-  suite,
-  type AppStatus,
-  type Measured,
-  type Operation,
-  type Spec,
-  type Suite,
-} from './harness.ts';
+import { AppUnderTest, type Spec } from './app-under-test.ts';
+import { latestOperation, RUNNING_PHASES, type AppStatus, type Measured, type Operation } from './status.ts';
+import { suite, type Suite } from './suite.ts';
 import { reportTable, resultsPath, type Row } from './report.ts';
 import type { Comparison } from './results.ts';
 

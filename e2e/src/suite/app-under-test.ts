@@ -1,8 +1,5 @@
-// The e2e suite's environment and its app under test, used only the way a user can: Helm installs the
-// operator, the StreamApplication is applied and edited, and what is asserted comes from `.status`,
-// Events and the committed output. Needs a cluster (cluster.ts: kubeconfig, kind or local) and a broker
-// (kafka.ts: KAFKA_BROKERS or the host broker); pods reach the broker at WEIR_E2E_POD_KAFKA (IPv4:port,
-// default: the broker's bridge listener).
+// One scenario's app, used only the way a user can: the StreamApplication is applied and edited with
+// kubectl, and what is asserted comes from `.status`, Events and the committed output.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,10 +7,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { parse } from 'yaml';
 
-import { cluster, type PodCluster } from '../components/cluster.ts';
-import { runInfraScript } from '../components/component.ts';
-import { createTopic, kafka, kafkaClient, type KafkaBroker } from '../components/kafka.ts';
-import { buildImages, installOperator, kafkaService, restrictedNamespace } from '../components/weir.ts';
+import { createTopic, kafkaClient } from '../components/kafka.ts';
 import { AdStream, FLUSH_CAMPAIGN } from './ads.ts';
 import {
   compareAppend,
@@ -23,97 +17,26 @@ import {
   type Comparison,
   type WindowResult,
 } from './results.ts';
+import {
+  operationsSince,
+  phaseSpans,
+  RUNNING_PHASES,
+  type AppStatus,
+  type Measured,
+  type Operation,
+} from './status.ts';
+import type { Suite } from './suite.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const exampleFile = `${repoRoot}runtime-image/examples/ad-revenue/stream-application.yaml`;
 const INPUT_PARTITIONS = 4;
 const OUTPUT_PARTITIONS = 3;
 
-export interface Suite {
-  readonly cluster: PodCluster;
-  readonly broker: KafkaBroker;
-  /** Where the apps live (the operator watches only it). */
-  readonly namespace: string;
-  readonly operator: { readonly release: string; readonly namespace: string };
-}
-
-let shared: Promise<Suite> | undefined;
-
-/** Cluster, broker, images and the operator (Helm release `weir-e2e`), once per process. */
-export function suite(): Promise<Suite> {
-  shared ??= setUp().catch((error: unknown) => {
-    shared = undefined;
-    throw error;
-  });
-  return shared;
-}
-
-async function setUp(): Promise<Suite> {
-  // Docker first: it builds the images, and the broker's listener for pods is on its bridge.
-  await runInfraScript(fileURLToPath(new URL('../../infra/docker.sh', import.meta.url)), ['up'], 10 * 60_000);
-  const c = await cluster();
-  if (c.provider === 'kind') process.env.WEIR_KAFKA_BRIDGE_NETWORK ??= 'kind';
-  const broker = await kafka();
-  const images = await buildImages();
-  await c.loadImages(images);
-  const namespace = 'weir-e2e';
-  const operator = { release: 'weir-e2e', namespace: 'weir-e2e-system' };
-  await restrictedNamespace(c, namespace);
-  const podKafka = process.env.WEIR_E2E_POD_KAFKA ?? broker.bridgeBrokers[0];
-  if (podKafka === undefined) throw new Error('no broker address for pods: set WEIR_E2E_POD_KAFKA (IPv4:port)');
-  await kafkaService(c, namespace, podKafka);
-  await installOperator(c, { ...operator, set: [`watchNamespaces={${namespace}}`] });
-  // Apps an interrupted run left behind would compete for the node's CPU.
-  await c.kubectl(['-n', namespace, 'delete', 'streamapplications', '--all', '--timeout=300s']);
-  return { cluster: c, broker, namespace, operator };
-}
-
-/** A StreamApplication's status, as far as the suite reads it. */
-export interface AppStatus {
-  phase?: string;
-  observedGeneration?: number;
-  job?: { state?: string; startTime?: string; restarts?: number };
-  checkpoints?: { lastCompleted?: { id: number; time: string } };
-  savepoints?: { last?: SavepointRecord; history?: SavepointRecord[] };
-  lastStableSpec?: string;
-  operations?: Operation[];
-  conditions?: { type: string; status: string; reason?: string; message?: string }[];
-  replicas?: number;
-}
-
-export interface SavepointRecord {
-  path: string;
-  trigger: string;
-  result: string;
-}
-
-export interface Operation {
-  type: string;
-  trigger?: string;
-  outcome?: string;
-  snapshot?: string;
-  startedAt?: string;
-  finishedAt?: string;
-  durationSeconds?: number;
-  message?: string;
-}
-
-/** What one lifecycle operation cost, measured from outside. */
-export interface Measured {
-  /** From the spec change until the first committed result of the job that runs afterwards. */
-  readonly downtimeSeconds: number;
-  /** Phases seen, with their durations, e.g. `Savepointing 2.1s → Cancelling 1.0s → …`. */
-  readonly phases: string;
-}
-
 export type Spec = Record<string, unknown> & { pipeline: Pipeline };
 interface Pipeline {
   source: { kafka: { topic: string; deadLetterTopic?: string } };
   steps: Record<string, unknown>[];
 }
-
-/** Phases in which a job runs: after a rollback the app stays RolledBack until the spec changes. */
-export const RUNNING_PHASES = ['Running', 'Stable', 'RolledBack'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -377,11 +300,6 @@ export class AppUnderTest {
     }
   }
 
-  /** The status last seen by the recorder (after a deletion: the last one before the object went). */
-  lastSeen(): AppStatus {
-    return this.#last;
-  }
-
   /** The phases recorded between two instants. */
   phasesSince(from: number, to: number): string {
     return phaseSpans(this.timeline, from, to);
@@ -427,23 +345,4 @@ export class AppUnderTest {
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
   }
-}
-
-/** The operations (status keeps them newest first) that started at or after `since`, newest first. */
-export function operationsSince(s: AppStatus, since: number): Operation[] {
-  // Status times have second precision: a second of slack.
-  return (s.operations ?? []).filter((op) => Date.parse(op.startedAt ?? '') >= since - 1_000);
-}
-
-/** The newest operation of a type. */
-export function latestOperation(s: AppStatus, type: string): Operation | undefined {
-  return (s.operations ?? []).find((op) => op.type === type);
-}
-
-/** `Phase 1.2s → Phase 3.4s …` for the phases seen between `from` and `to`. */
-export function phaseSpans(timeline: readonly { at: number; phase: string }[], from: number, to: number): string {
-  const inside = timeline.filter((p) => p.at >= from && p.at <= to);
-  const before = timeline.filter((p) => p.at < from).at(-1);
-  const spans = before === undefined ? inside : [{ at: from, phase: before.phase }, ...inside];
-  return spans.map((p, i) => `${p.phase} ${(((spans[i + 1]?.at ?? to) - p.at) / 1000).toFixed(1)}s`).join(' → ');
 }
