@@ -326,7 +326,7 @@ export class AppUnderTest {
   }
 
   /** Deletes the app (the operator takes its final savepoint unless told not to) and stops the clients. */
-  async delete(wait = true): Promise<void> {
+  async delete(): Promise<void> {
     this.#polling = false;
     await this.ads.stop().catch(() => undefined);
     await this.#suite.cluster
@@ -337,7 +337,7 @@ export class AppUnderTest {
         'streamapplication',
         this.name,
         '--ignore-not-found',
-        `--wait=${wait}`,
+        '--wait=true',
         '--timeout=300s',
       ])
       .catch(() => undefined);
