@@ -25,9 +25,11 @@ function appSpec(
   input: string,
   output: string,
   parallelism: number,
+  config: Record<string, string> = {},
 ): StreamApplicationSpec {
   return spec({
     parallelism,
+    config,
     maxParallelism: 16,
     kafka: { bootstrapServers: [...brokers] },
     checkpoints: { ...spec().checkpoints, intervalSeconds: 1 },
@@ -114,6 +116,32 @@ function compare(
   };
 }
 
+/** Until the job runs (starting workers on a busy machine can take a while). */
+async function waitForRunning(api: RuntimeClient, app: AppRef): Promise<void> {
+  const by = Date.now() + 120_000;
+  let state = (await api.view(app))?.job.state;
+  while (state !== 'RUNNING') {
+    assert.ok(Date.now() < by, `the job reaches RUNNING (still ${state})`);
+    await new Promise((r) => setTimeout(r, 250));
+    state = (await api.view(app))?.job.state;
+  }
+}
+
+/** A stop-with-savepoint, until it completed; its path. */
+async function stopWithSavepoint(api: RuntimeClient, app: AppRef, requestId: string): Promise<string> {
+  const sp = await api.triggerSavepoint(app, { requestId, stop: true, trigger: 'upgrade' });
+  const deadline = Date.now() + 120_000;
+  let done = await api.savepoint(app, sp.id);
+  while (done?.state !== 'COMPLETED') {
+    assert.notEqual(done?.state, 'FAILED', done?.error);
+    assert.ok(Date.now() < deadline, 'the savepoint completes');
+    await new Promise((r) => setTimeout(r, 200));
+    done = await api.savepoint(app, sp.id);
+  }
+  assert.ok(done.path !== undefined);
+  return done.path;
+}
+
 describe('the runtime as processes from the manifests, against the real broker', () => {
   let broker: Availability<KafkaBroker>;
   before(async () => {
@@ -128,7 +156,7 @@ describe('the runtime as processes from the manifests, against the real broker',
     app: AppRef;
     output: string;
     ads: AdProducer;
-    start: (parallelism: number, d: Deployment) => Promise<LocalRuntime>;
+    start: (parallelism: number, d: Deployment, config?: Record<string, string>) => Promise<LocalRuntime>;
     client: (rt: () => LocalRuntime | undefined) => RuntimeClient;
   }
 
@@ -155,10 +183,10 @@ describe('the runtime as processes from the manifests, against the real broker',
         app,
         output,
         ads: new AdProducer(producer, input),
-        start: async (parallelism, d) => {
+        start: async (parallelism, d, config) => {
           const rt = await LocalRuntime.start({
             id: { ...app, uid: `uid-${tag}` },
-            spec: appSpec(kafka.brokers, input, output, parallelism),
+            spec: appSpec(kafka.brokers, input, output, parallelism, config),
             deployment: d,
             secrets: { [names(app.name).token]: { token: TOKEN } },
             stateDir,
@@ -260,6 +288,48 @@ describe('the runtime as processes from the manifests, against the real broker',
         const view = await client(() => rt).view(app);
         assert.equal(view?.job.state, 'RUNNING');
         t.diagnostic(`restarts seen by the coordinator: ${view.job.restarts}`);
+      });
+    },
+  );
+
+  it(
+    'a rollback from the upgrade savepoint after a version whose checkpoints fail (it restarts inside its processes) is exact; every process exits on its own',
+    { timeout: 600_000 },
+    async (t) => {
+      await withApp(t, 'rollback', async ({ kafka, app, output, ads, start, client }) => {
+        let rt: LocalRuntime | undefined;
+        const api = client(() => rt);
+        const sending = { on: true };
+        const feed = (async () => {
+          while (sending.on) {
+            await ads.send(100);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })();
+        // Each stop waits long enough for a process to end by itself, not by the runtime's exit grace.
+        const stopAndCheckExits = async (r: LocalRuntime): Promise<void> => {
+          await r.stop(60_000);
+          for (const p of r.pods) assert.doesNotMatch(p.output, /exiting anyway/, `${p.name} left something open`);
+        };
+        rt = await start(2, { specHash: 'stable' });
+        await waitForRunning(api, app);
+        await new Promise((r) => setTimeout(r, 3000));
+        const restoreFrom = await stopWithSavepoint(api, app, 'upgrade-1');
+        await stopAndCheckExits(rt);
+        // The new version fails at every checkpoint: each worker restarts its job in its process (with
+        // back-off), from the savepoint, reading and writing, never committing; then it is removed.
+        rt = await start(2, { specHash: 'bad', restoreFrom }, { 'weir.faults.failCheckpoints': 'true' });
+        await new Promise((r) => setTimeout(r, 20_000));
+        const failed = await api.view(app);
+        assert.ok((failed?.job.restarts ?? 0) > 2, `the bad version restarted (${failed?.job.restarts})`);
+        await stopAndCheckExits(rt);
+        // The rollback: the stable spec again, from the same savepoint.
+        rt = await start(2, { specHash: 'stable', restoreFrom });
+        await waitForRunning(api, app);
+        await new Promise((r) => setTimeout(r, 3000));
+        sending.on = false;
+        await feed;
+        await checkOutput(t, kafka, output, ads);
       });
     },
   );

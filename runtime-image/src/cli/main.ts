@@ -207,5 +207,10 @@ process.exitCode = code;
 // ending their sessions: cutting them short stalls the next version), then handles a client library
 // leaves open (sockets, timers) must not keep it alive until the kubelet's SIGKILL (60 s).
 if (process.argv[2] === 'coordinator' || process.argv[2] === 'worker') {
-  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+  setTimeout(() => {
+    // Names what leaked, so that it can be closed where it was opened.
+    const open = process.getActiveResourcesInfo().join(', ');
+    process.stderr.write(`weir: still open ${EXIT_GRACE_MS} ms after the work ended, exiting anyway: ${open}\n`);
+    process.exit(code);
+  }, EXIT_GRACE_MS).unref();
 }

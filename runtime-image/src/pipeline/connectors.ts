@@ -69,6 +69,18 @@ export class KafkaClients {
     return scope;
   }
 
+  /**
+   * Closes every connection these clients opened, once the job that used them ended: its connectors
+   * close their own readers and writers, but a port's admin connection (topic metadata, markers)
+   * belongs to no connector, and left open it keeps the process alive after its work is done.
+   */
+  async close(): Promise<void> {
+    const ports = [...this.#ports.values()];
+    this.#ports.clear();
+    this.#scopes.clear();
+    await Promise.allSettled(ports.map(async (p) => (await p).close()));
+  }
+
   /** The exactly-once scope a source's dead letters join (validation ensures the pipeline has one). */
   exactlyOnceScope(): KafkaWriteScope | undefined {
     for (const s of this.#scopes.values()) if (s.exactlyOnce) return s;

@@ -84,7 +84,9 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<n
     faults: engineFaults(faults, index, () => {
       log(`injected: dying at ${faults.crashAt ?? ''} (spec.config weir.faults.crashAt)`);
       process.kill(process.pid, 'SIGKILL');
-      throw new Error('unreachable: SIGKILL');
+      // A container's PID 1 cannot SIGKILL itself (the kernel ignores it): without this the "crash" was
+      // a failure inside the process, and its pod never restarted.
+      process.exit(137);
     }),
     failTaskAfterMs: faults.failTaskAfterMs,
     config: c,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SinkConnector, SourceConnector } from '../connectors/contract.ts';
 import type { ConnectionSettings } from '../connectors/kafka/connection.ts';
+import type { KafkaClients } from '../pipeline/connectors.ts';
 import type { Graph, GraphNode } from '../graph/graph.ts';
 import {
   startJob,
@@ -27,6 +28,8 @@ type ExchangeSink = SinkConnector<unknown> & { stopMarker(savepoint: string): vo
 interface StageRun {
   readonly plan: StagePlan;
   readonly job: Job;
+  /** The stage's Kafka connections: closed when its job ends (every start builds fresh ones). */
+  readonly clients: KafkaClients;
   readonly inputs: ExchangeSource[];
   readonly outputs: ExchangeSink[];
 }
@@ -71,6 +74,7 @@ export class WorkerStages {
       let ended = 0;
       for (const r of runs) {
         void r.job.done.then((res) => {
+          void r.clients.close();
           ended++;
           if (res.state === 'failed') {
             for (const o of runs) if (o !== r) void o.job.cancel();
@@ -89,7 +93,8 @@ export class WorkerStages {
         const flow = await o.dataflow();
         runs.push({
           plan: wholePlan(flow.graph),
-          job: await startStage(o, flow.graph, 'sources'),
+          job: await startStage(o, flow.graph, 'sources').catch(closing(flow.kafka)),
+          clients: flow.kafka,
           inputs: [],
           outputs: [],
         });
@@ -118,11 +123,15 @@ export class WorkerStages {
               return s;
             },
           });
-          runs.push({ plan, job: await startStage(o, graph, plan.name), inputs, outputs });
+          const job = await startStage(o, graph, plan.name).catch(closing(flow.kafka));
+          runs.push({ plan, job, clients: flow.kafka, inputs, outputs });
         }
       }
     } catch (err) {
-      for (const r of runs) await r.job.cancel().catch(() => undefined);
+      for (const r of runs) {
+        await r.job.cancel().catch(() => undefined);
+        await r.clients.close();
+      }
       throw err;
     }
     return new WorkerStages(runs);
@@ -232,6 +241,14 @@ export class WorkerStages {
     for (const r of this.#runs) for (const [k, v] of r.job.preview(ids)) out.set(k, [...(out.get(k) ?? []), ...v]);
     return out;
   }
+}
+
+/** A stage that failed to start leaves no connection open. */
+function closing(clients: KafkaClients): (err: unknown) => Promise<never> {
+  return async (err) => {
+    await clients.close();
+    throw err;
+  };
 }
 
 function wholePlan(graph: Graph): StagePlan {

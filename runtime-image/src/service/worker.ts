@@ -237,7 +237,8 @@ export class Worker {
   }
 
   async #sleep(ms: number): Promise<void> {
-    await Promise.race([delay(ms), this.#idle()]);
+    // Unreferenced: a shutdown ends the sleep early (nudge), and its timer must not keep the process up.
+    await Promise.race([delay(ms, undefined, { ref: false }), this.#idle()]);
   }
 
   #nudge(): void {
