@@ -1,7 +1,8 @@
 // One scenario's app, used only the way a user can: the StreamApplication is applied and edited with
 // kubectl, and what is asserted comes from `.status`, Events and the committed output.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Partitioners, type Consumer, type Producer } from 'kafkajs';
@@ -25,6 +26,7 @@ import {
   type Measured,
   type Operation,
 } from './status.ts';
+import { resultsPath } from './report.ts';
 import type { Suite } from './suite.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -269,10 +271,43 @@ export class AppUnderTest {
       );
       if (this.results.length !== count) [count, quietSince] = [this.results.length, Date.now()];
       // Quiet for 10 s after the last expected window arrived: any duplicate would have been committed by now.
-      if ((got.missing.length === 0 && Date.now() - quietSince > 10_000) || Date.now() > deadline)
+      if ((got.missing.length === 0 && Date.now() - quietSince > 10_000) || Date.now() > deadline) {
+        const exact = got.missing.length + got.duplicated.length + got.wrong.length === 0;
+        if (!exact) await this.#keepEvidence(got);
         return { ...got, events: this.ads.events.length, results: this.results.length };
+      }
       await sleep(500);
     }
+  }
+
+  /**
+   * What a failed check needs to be understood, next to the results (`e2e/results/evidence/<app>/`):
+   * every wrong, missing and repeated window, the phases seen, and the logs of the app's pods (the
+   * workers log what they restored and any records they dropped).
+   */
+  async #keepEvidence(c: Comparison): Promise<void> {
+    const dir = join(dirname(resultsPath(process.env.WEIR_E2E === 'full')), 'evidence', this.name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'comparison.json'), JSON.stringify({ ...c, timeline: this.timeline }, null, 1));
+    const selector = `app.kubernetes.io/instance=${this.name}`;
+    for (const previous of [false, true]) {
+      const logs = await this.#suite.cluster
+        .kubectl([
+          '-n',
+          this.#suite.namespace,
+          'logs',
+          '-l',
+          selector,
+          '--all-containers',
+          '--prefix',
+          '--timestamps',
+          '--tail=-1',
+          ...(previous ? ['--previous'] : []),
+        ])
+        .catch((err: unknown) => `(no logs: ${(err as Error).message})`);
+      writeFileSync(join(dir, previous ? 'pods-previous.log' : 'pods.log'), logs);
+    }
+    process.stdout.write(`(evidence of the failed check in ${dir})\n`);
   }
 
   /** Reads the dead-letter topic (read_committed) until `n` records are there or the deadline passes. */

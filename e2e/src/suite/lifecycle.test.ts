@@ -67,6 +67,13 @@ function record(
   t.diagnostic(
     `${c.events} events, ${c.results} results; missing ${c.missing.length}, duplicated ${c.duplicated.length}, wrong ${c.wrong.length}`,
   );
+  // All of them in the log (the assertions show five): which windows tells where the records went.
+  for (const [what, list] of [
+    ['wrong', c.wrong],
+    ['missing', c.missing],
+    ['duplicated', c.duplicated],
+  ] as const)
+    if (list.length > 0) t.diagnostic(`${what}: ${list.slice(0, 40).join('; ')}`);
   assert.deepEqual(c.wrong.slice(0, 5), [], 'results with wrong values');
   assert.deepEqual(c.missing.slice(0, 5), [], 'windows lost');
   assert.deepEqual(c.duplicated.slice(0, 5), [], 'windows duplicated');

@@ -76,6 +76,7 @@ export class Worker {
   #lastWatermark = MIN_WATERMARK;
   #stopped = false;
   readonly #blocked = new Map<string, { blockedMs: number; at: number }>();
+  #drops: { late: number; tooOld: number; deadLetters: number } | undefined;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -113,6 +114,8 @@ export class Worker {
           if (problem !== undefined) throw new Error(problem);
         }
         const restore = await this.#restorePoints();
+        const restored: string[] = [];
+        const generation = await this.#generation();
         this.#stages = await WorkerStages.start({
           dataflow: this.#o.dataflow,
           app: c.app,
@@ -120,12 +123,16 @@ export class Worker {
             c.kafka === null
               ? undefined
               : { bootstrapServers: c.kafka.bootstrapServers, tls: c.kafka.tls, sasl: c.kafka.sasl },
-          generation: await this.#generation(),
+          generation,
           worker: { index: this.#o.index, count: c.parallelism },
           checkpointIntervalMs: c.checkpoints.intervalSeconds * 1000,
           retain: c.checkpoints.retained,
           checkpointDir: this.#checkpointDir,
-          restoreFor: restore,
+          restoreFor: async (stage) => {
+            const from = await restore(stage);
+            restored.push(`${stage} from ${from ?? 'nothing'}`);
+            return from;
+          },
           allowNonRestoredState: c.allowNonRestoredState,
           faults: this.#o.faults,
           plans,
@@ -133,7 +140,8 @@ export class Worker {
         this.#state = 'RUNNING';
         this.#pausedFor = undefined;
         this.#failure = undefined;
-        this.#log('running');
+        this.#drops = undefined;
+        this.#log(`running (exchange generation ${generation}; ${restored.join('; ')})`);
         const failAfter = this.#o.failTaskAfterMs;
         const stagesNow = this.#stages;
         const timer =
@@ -254,6 +262,17 @@ export class Worker {
     if (stages !== undefined) await stages.cancel().catch(() => undefined);
   }
 
+  /** Records the job did not process as data, in the log as they happen (a lost result can be traced). */
+  #logDrops(m: { lateDropped: number; droppedTooOld: number; deadLetters: number }): void {
+    const now = { late: m.lateDropped, tooOld: m.droppedTooOld, deadLetters: m.deadLetters };
+    const was = this.#drops;
+    this.#drops = now;
+    if (was === undefined) return;
+    const more = (Object.keys(now) as (keyof typeof now)[]).filter((k) => now[k] > was[k]);
+    if (more.length > 0)
+      this.#log(`dropped since the last report: ${more.map((k) => `${k} +${now[k] - was[k]}`).join(', ')}`);
+  }
+
   report(): WorkerReport {
     const stages = this.#stages;
     const now = Date.now();
@@ -263,6 +282,7 @@ export class Worker {
       this.#lastWatermark = wm;
       this.#watermarkAdvancedAt = now;
     }
+    if (m !== undefined) this.#logDrops(m);
     const c = m?.lastCheckpoint;
     const metrics: WorkerMetrics = {
       recordsIn: m?.recordsIn ?? 0,
