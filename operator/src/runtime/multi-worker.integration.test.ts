@@ -116,7 +116,7 @@ function compare(
   };
 }
 
-/** Until the job runs (starting workers on a busy machine can take a while). */
+/** Until the job runs (starting workers on a busy machine can take a while: no fixed wait). */
 async function waitForRunning(api: RuntimeClient, app: AppRef): Promise<void> {
   const by = Date.now() + 120_000;
   let state = (await api.view(app))?.job.state;
@@ -128,8 +128,13 @@ async function waitForRunning(api: RuntimeClient, app: AppRef): Promise<void> {
 }
 
 /** A stop-with-savepoint, until it completed; its path. */
-async function stopWithSavepoint(api: RuntimeClient, app: AppRef, requestId: string): Promise<string> {
-  const sp = await api.triggerSavepoint(app, { requestId, stop: true, trigger: 'upgrade' });
+async function stopWithSavepoint(
+  api: RuntimeClient,
+  app: AppRef,
+  requestId: string,
+  trigger: 'upgrade' | 'rescale' = 'upgrade',
+): Promise<string> {
+  const sp = await api.triggerSavepoint(app, { requestId, stop: true, trigger });
   const deadline = Date.now() + 120_000;
   let done = await api.savepoint(app, sp.id);
   while (done?.state !== 'COMPLETED') {
@@ -345,27 +350,10 @@ describe('the runtime as processes from the manifests, against the real broker',
         rt = await start(parallelism, { specHash: `h${n}`, ...(restoreFrom === undefined ? {} : { restoreFrom }) });
         await ads.send(3000);
         if (parallelism === 2) break;
-        // Starting four workers on a busy machine can take a while: wait for RUNNING, not for a fixed time.
-        const runningBy = Date.now() + 120_000;
-        let state = (await api.view(app))?.job.state;
-        while (state !== 'RUNNING') {
-          assert.ok(Date.now() < runningBy, `parallelism ${parallelism} reaches RUNNING (still ${state})`);
-          await new Promise((r) => setTimeout(r, 250));
-          state = (await api.view(app))?.job.state;
-        }
+        await waitForRunning(api, app);
         // Let it run: windows fire, checkpoints complete.
         await new Promise((r) => setTimeout(r, 4000));
-        const sp = await api.triggerSavepoint(app, { requestId: `rescale-${n}`, stop: true, trigger: 'rescale' });
-        const deadline = Date.now() + 120_000;
-        let done = await api.savepoint(app, sp.id);
-        while (done?.state !== 'COMPLETED') {
-          assert.notEqual(done?.state, 'FAILED', done?.error);
-          assert.ok(Date.now() < deadline, 'the savepoint completes');
-          await new Promise((r) => setTimeout(r, 200));
-          done = await api.savepoint(app, sp.id);
-        }
-        assert.ok(done.path !== undefined);
-        restoreFrom = done.path;
+        restoreFrom = await stopWithSavepoint(api, app, `rescale-${n}`, 'rescale');
         t.diagnostic(`parallelism ${parallelism}: savepoint ${restoreFrom}`);
         await rt.stop();
       }
