@@ -41,6 +41,9 @@ export interface WorkerOptions {
   readonly log?: (line: string) => void;
 }
 
+/** A fresh job has dropped nothing (its counters start at zero). */
+const NO_DROPS = { late: 0, tooOld: 0, deadLetters: 0 };
+
 /** The exchange generation a deployment uses (kept for a later restore of its checkpoints). */
 const EXCHANGE_FILE = '_exchange.json';
 
@@ -76,7 +79,7 @@ export class Worker {
   #lastWatermark = MIN_WATERMARK;
   #stopped = false;
   readonly #blocked = new Map<string, { blockedMs: number; at: number }>();
-  #drops: { late: number; tooOld: number; deadLetters: number } | undefined;
+  #drops = NO_DROPS;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -140,7 +143,7 @@ export class Worker {
         this.#state = 'RUNNING';
         this.#pausedFor = undefined;
         this.#failure = undefined;
-        this.#drops = undefined;
+        this.#drops = NO_DROPS;
         this.#log(`running (exchange generation ${generation}; ${restored.join('; ')})`);
         const failAfter = this.#o.failTaskAfterMs;
         const stagesNow = this.#stages;
@@ -267,7 +270,6 @@ export class Worker {
     const now = { late: m.lateDropped, tooOld: m.droppedTooOld, deadLetters: m.deadLetters };
     const was = this.#drops;
     this.#drops = now;
-    if (was === undefined) return;
     const more = (Object.keys(now) as (keyof typeof now)[]).filter((k) => now[k] > was[k]);
     if (more.length > 0)
       this.#log(`dropped since the last report: ${more.map((k) => `${k} +${now[k] - was[k]}`).join(', ')}`);
