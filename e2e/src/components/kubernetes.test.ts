@@ -113,8 +113,9 @@ describe('pollUntil', () => {
           calls += 1;
           return Promise.reject(new Error(`attempt ${calls} failed`));
         },
-        20,
-        1,
+        // Long enough for several attempts even on a stalled machine (20 ms once allowed only one).
+        500,
+        5,
       ),
       (error: Error) => error.message === `attempt ${calls} failed` && calls > 1,
     );
