@@ -2,6 +2,8 @@
 // tumbling window → Kafka on the local broker, one runtime process. Prints records/s with
 // exactly-once and at-least-once sinks, and plain consume → produce (no engine, no transactions)
 // through the same port, plus the process CPU, so that numbers per core can be compared.
+// First: the port's fixes to kafkajs internals apply only if kafkajs has not loaded yet.
+import { KafkajsPort } from '../src/connectors/kafka/kafkajs.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,6 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopic, kafkaClient, kafkaForTests } from '@weir/e2e';
 import { Partitioners } from 'kafkajs';
-import { KafkajsPort } from '../src/connectors/kafka/kafkajs.ts';
 import { compilePipeline } from '../src/pipeline/compile.ts';
 import { startJob } from '../src/runtime/executor.ts';
 

@@ -5,7 +5,7 @@
 // then counted twice once the writer re-produces them. This replaces the filter (the Java
 // consumer's rule: every aborted transaction that started at or before a record is active until
 // its producer's abort marker) before kafkajs loads it.
-import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-internals.ts';
 
 interface FetchedMessage {
   readonly offset: string;
@@ -45,26 +45,10 @@ export function withoutAborted(
   });
 }
 
-const require = createRequire(import.meta.url);
-const filterPath = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
-const batchPath = require.resolve('kafkajs/src/consumer/batch.js');
-if (require.cache[batchPath] !== undefined) {
-  // kafkajs was loaded before this module (a test's helper): its consumers keep the old filter.
-  process.emitWarning(
-    'kafkajs was loaded before the aborted-transaction filter fix; read_committed may leak aborted records',
-    {
-      code: 'WEIR_KAFKAJS_FILTER',
-    },
-  );
-} else {
-  require(filterPath);
-  const cached = require.cache[filterPath];
-  if (cached === undefined) throw new Error(`kafkajs: ${filterPath} did not load`);
-  cached.exports = ({
-    messages,
-    abortedTransactions,
-  }: {
-    messages: FetchedMessage[];
-    abortedTransactions?: AbortedTransaction[];
-  }) => withoutAborted(messages, abortedTransactions);
-}
+replaceKafkajsModule(
+  'src/consumer/filterAbortedMessages.js',
+  'src/consumer/batch.js',
+  () =>
+    ({ messages, abortedTransactions }: { messages: FetchedMessage[]; abortedTransactions?: AbortedTransaction[] }) =>
+      withoutAborted(messages, abortedTransactions),
+);

@@ -1,5 +1,7 @@
-// First: replaces kafkajs' aborted-transaction filter before kafkajs loads it.
+// First: replace kafkajs internals (its aborted-transaction filter, slow steps) before kafkajs loads them.
 import './aborted-filter.ts';
+import './consumer-fast-paths.ts';
+import './producer-fast-paths.ts';
 import { randomBytes } from 'node:crypto';
 import kafkajs, {
   type Admin,
@@ -11,8 +13,9 @@ import kafkajs, {
 } from 'kafkajs';
 
 // kafkajs is CommonJS: its runtime values come from the default export.
-const { AssignerProtocol, ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
+const { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel } = kafkajs;
 import type { KafkaConnection } from './connection.ts';
+import { javaCompatiblePartitioner } from './producer-fast-paths.ts';
 import type {
   CommitMarker,
   GroupOffsets,
@@ -115,7 +118,8 @@ class KafkajsReader implements KafkaReader {
           if (offset < next) continue;
           next = offset + 1;
           const headers: Record<string, string> = {};
-          for (const [h, v] of Object.entries(m.headers ?? {})) {
+          for (const h in m.headers) {
+            const v = m.headers[h];
             if (v !== undefined) headers[h] = Array.isArray(v) ? String(v[0]) : v.toString();
           }
           q.push({
@@ -247,36 +251,25 @@ class KafkajsTransactionalWriter implements TransactionalWriter {
   }
 }
 
-function toTopicMessages(records: readonly OutgoingRecord[]): {
-  topic: string;
-  messages: {
-    key: string | Buffer | null;
-    value: string | Buffer | null;
-    headers?: Record<string, string>;
-    partition?: number;
-    timestamp?: string;
-  }[];
-}[] {
-  const byTopic = new Map<
-    string,
-    {
-      key: string | Buffer | null;
-      value: string | Buffer | null;
-      headers?: Record<string, string>;
-      partition?: number;
-      timestamp?: string;
-    }[]
-  >();
+interface TopicMessage {
+  key: string | Buffer | null;
+  value: string | Buffer | null;
+  headers?: Readonly<Record<string, string>>;
+  partition?: number;
+  timestamp?: string;
+}
+
+/** The records grouped by topic, as kafkajs takes them (one object per record: this runs per record sent). */
+function toTopicMessages(records: readonly OutgoingRecord[]): { topic: string; messages: TopicMessage[] }[] {
+  const byTopic = new Map<string, TopicMessage[]>();
   for (const r of records) {
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, (list = []));
-    list.push({
-      key: r.key,
-      value: r.value,
-      ...(r.headers === undefined ? {} : { headers: { ...r.headers } }),
-      ...(r.partition === undefined ? {} : { partition: r.partition }),
-      ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }),
-    });
+    const m: TopicMessage = { key: r.key, value: r.value };
+    if (r.headers !== undefined) m.headers = r.headers;
+    if (r.partition !== undefined) m.partition = r.partition;
+    if (r.timestamp !== undefined) m.timestamp = String(r.timestamp);
+    list.push(m);
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
@@ -446,7 +439,7 @@ export class KafkajsPort implements KafkaPort {
       transactionTimeout: options.transactionTimeoutMs,
       idempotent: true,
       maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: javaCompatiblePartitioner,
     });
     await producer.connect();
     // kafkajs sends InitProducerId only with the first transaction(), not on connect(). Begin and
@@ -463,7 +456,7 @@ export class KafkajsPort implements KafkaPort {
     const producer = this.#kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: javaCompatiblePartitioner,
     });
     await producer.connect();
     const w: PlainWriter = {

@@ -107,7 +107,7 @@ export function kafkaSink(o: KafkaSinkOptions): SinkConnector<unknown> & { stopM
         const k = keyOf(v);
         records[i] = {
           topic: o.topic,
-          ...(o.partition === undefined ? {} : { partition: o.partition(v) }),
+          partition: o.partition?.(v),
           key: k === null || k === undefined ? null : typeof k === 'string' ? k : JSON.stringify(k),
           value: encodeValue(v, format),
           headers: revisionHeader(v),
