@@ -28,6 +28,9 @@ import type {
   TransactionalWriter,
 } from './port.ts';
 
+/** Shared by every fetched record without headers (records are read-only). */
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 function kafkaConfig(c: KafkaConnection, clientId: string): KafkaConfig {
@@ -117,9 +120,10 @@ class KafkajsReader implements KafkaReader {
           // A fetch that began before the seek took effect may deliver records below the start.
           if (offset < next) continue;
           next = offset + 1;
-          const headers: Record<string, string> = {};
+          let headers: Record<string, string> = NO_HEADERS;
           for (const h in m.headers) {
             const v = m.headers[h];
+            if (headers === NO_HEADERS) headers = {};
             if (v !== undefined) headers[h] = Array.isArray(v) ? String(v[0]) : v.toString();
           }
           q.push({
