@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { Partitioners, type Producer } from 'kafkajs';
+import kafkajs, { Partitioners, type Producer } from 'kafkajs';
 import { createTopic, kafkaClient, kafkaForTests, type Availability, type KafkaBroker } from '@weir/e2e';
 import { BASE_TS, brokerOrSkip, expectedWindows, lcg, readTopic, type Ad } from '@weir/runtime/testing';
 import { names } from '../names.ts';
@@ -359,6 +359,31 @@ describe('the runtime as processes from the manifests, against the real broker',
       }
       await checkOutput(t, kafka, output, ads);
       assert.equal((await api.view(app))?.job.restoredFrom, restoreFrom);
+      // Each savepoint began a new generation of exchange topics; once the last one has a
+      // checkpoint (it has: its output committed), the two older ones are deleted.
+      const admin = kafkaClient(kafka, 'weir-test-exchange-topics').admin();
+      await admin.connect();
+      try {
+        const exchangeTopics = async (): Promise<string[]> =>
+          (await admin.listTopics()).filter((topic) => topic.startsWith(`weir.${app.namespace}.${app.name}.`));
+        const by = Date.now() + 60_000;
+        let left = await exchangeTopics();
+        while (left.length !== 1 && Date.now() < by) {
+          await new Promise((r) => setTimeout(r, 500));
+          left = await exchangeTopics();
+        }
+        t.diagnostic(`exchange topics left: ${left.join(', ')}`);
+        assert.equal(left.length, 1, `only the last generation's exchange topic is left: ${left.join(', ')}`);
+        // Its records carry event times from 2023: time-based retention would delete them unread.
+        const described = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: left[0] ?? '', configNames: ['retention.ms'] }],
+        });
+        const retention = described.resources[0]?.configEntries.find((e) => e.configName === 'retention.ms');
+        assert.equal(retention?.configValue, '-1', 'exchange topics keep records until their generation is deleted');
+      } finally {
+        await admin.disconnect();
+      }
     });
   });
 });

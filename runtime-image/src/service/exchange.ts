@@ -20,12 +20,26 @@ export interface ExchangeOptions {
   readonly checkpointIntervalMs: number;
 }
 
+/**
+ * Exchange records carry their event time as the record timestamp (in-band watermarks), and a
+ * backfill's event times are older than any time-based retention: the broker would delete
+ * records before the next stage reads them. Exchange topics keep records until the generation's
+ * topics are deleted (exchange-generations.ts), as Kafka Streams' repartition topics do.
+ */
+export const EXCHANGE_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
+
 /** How often a writer restates its watermark in every partition. */
 const WATERMARK_INTERVAL_MS = 200;
 
+const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '-');
+
+/** What every exchange topic of the app begins with. */
+export function exchangeTopicPrefix(app: ExchangeOptions['app']): string {
+  return `weir.${safe(app.namespace)}.${safe(app.name)}.`;
+}
+
 export function exchangeTopic(app: ExchangeOptions['app'], keyBy: string, generation: string): string {
-  const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '-');
-  return `weir.${safe(app.namespace)}.${safe(app.name)}.${safe(keyBy)}.${safe(generation)}`;
+  return `${exchangeTopicPrefix(app)}${safe(keyBy)}.${safe(generation)}`;
 }
 
 /** A transaction stays open for a whole epoch and may wait for a slow checkpoint: 4 intervals, at least a minute. */
@@ -44,7 +58,7 @@ export function exchangeConnectors(o: ExchangeOptions): {
     return async () => {
       const p = await port();
       let e = ensured.get(topic);
-      if (e === undefined) ensured.set(topic, (e = p.ensureTopic(topic, o.maxParallelism)));
+      if (e === undefined) ensured.set(topic, (e = p.ensureTopic(topic, o.maxParallelism, EXCHANGE_TOPIC_CONFIGS)));
       await e;
       return p;
     };

@@ -3,8 +3,8 @@
 // answers ask (savepoints, cancel, resume, preview). It stays up after the job ends, so that
 // Kubernetes does not start the job again; the operator deletes its pod.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type {
   PreviewRecord,
@@ -17,10 +17,12 @@ import type {
 import { MAX_WATERMARK, MIN_WATERMARK } from '../core/watermarks.ts';
 import type { FaultSwitches } from '../runtime/executor.ts';
 import { completedCheckpoints, linkAsCheckpoint } from '../snapshot/format.ts';
-import { readJobSavepointManifest, restorePartFor } from '../snapshot/job-snapshot.ts';
+import { restorePartFor } from '../snapshot/job-snapshot.ts';
 import { writeRescaledPart } from '../snapshot/rescale.ts';
+import { KafkaClients } from '../pipeline/connectors.ts';
 import { deploymentCheckpointDir, type RuntimeConfig } from './config.ts';
 import type { Dataflow } from './dataflow.ts';
+import { deleteOlderGenerations, deploymentGeneration } from './exchange-generations.ts';
 import { partDir } from './job-state.ts';
 import { stagesOf, WorkerStages } from './stage-runner.ts';
 import { isPermanent, parallelismProblem, restartDelayMs } from './supervision.ts';
@@ -44,19 +46,11 @@ export interface WorkerOptions {
 /** A fresh job has dropped nothing (its counters start at zero). */
 const NO_DROPS = { late: 0, tooOld: 0, deadLetters: 0 };
 
-/** The exchange generation a deployment uses (kept for a later restore of its checkpoints). */
-const EXCHANGE_FILE = '_exchange.json';
-
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
     () => false,
   );
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value));
-  await rename(`${path}.tmp`, path);
 }
 
 export class Worker {
@@ -80,6 +74,7 @@ export class Worker {
   #stopped = false;
   readonly #blocked = new Map<string, { blockedMs: number; at: number }>();
   #drops = NO_DROPS;
+  #olderGenerationsGone = false;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -118,7 +113,12 @@ export class Worker {
         }
         const restore = await this.#restorePoints();
         const restored: string[] = [];
-        const generation = await this.#generation();
+        const generation = await deploymentGeneration({
+          deploymentDir: this.#deploymentDir,
+          restoreFrom: c.restoreFrom,
+          app: c.app,
+          keyBys: (plans ?? []).flatMap((p) => p.exchangesOut),
+        });
         this.#stages = await WorkerStages.start({
           dataflow: this.#o.dataflow,
           app: c.app,
@@ -145,6 +145,8 @@ export class Worker {
         this.#failure = undefined;
         this.#drops = NO_DROPS;
         this.#log(`running (exchange generation ${generation}; ${restored.join('; ')})`);
+        if (this.#o.index === 0 && c.kafka !== null && !this.#olderGenerationsGone)
+          void this.#deleteOlderGenerations(this.#stages, generation, c.kafka);
         const failAfter = this.#o.failTaskAfterMs;
         const stagesNow = this.#stages;
         const timer =
@@ -214,31 +216,37 @@ export class Worker {
     };
   }
 
-  /**
-   * The exchange topics' generation: the deployment's own when it starts fresh or from a savepoint
-   * (a savepoint's exchange positions are at the end: the old topics hold nothing it needs, and
-   * may hold records written after it); the restored checkpoints' when it continues from them.
-   */
-  async #generation(): Promise<string> {
-    const mine = join(this.#deploymentDir, EXCHANGE_FILE);
+  /** Once this deployment has a completed checkpoint: the app's older exchange topics go (exchange-generations.ts). */
+  async #deleteOlderGenerations(
+    stages: WorkerStages,
+    generation: string,
+    kafka: NonNullable<RuntimeConfig['kafka']>,
+  ): Promise<void> {
+    while (this.#stages === stages && stages.metrics().checkpointsCompleted < 1)
+      await delay(1000, undefined, { ref: false });
+    // The job ended first: its next start tries again.
+    if (this.#stages !== stages || this.#olderGenerationsGone) return;
+    this.#olderGenerationsGone = true;
+    const clients = new KafkaClients();
     try {
-      return (JSON.parse(await readFile(mine, 'utf8')) as { generation: string }).generation;
-    } catch {
-      // first start of this deployment
+      const gone = await deleteOlderGenerations({
+        checkpointsDir: this.#o.config.checkpoints.dir,
+        app: this.#o.config.app,
+        current: generation,
+        port: await clients.port({ bootstrapServers: kafka.bootstrapServers, tls: kafka.tls, sasl: kafka.sasl })(),
+      });
+      if (gone.generations.length > 0)
+        this.#log(
+          `deleted ${gone.topics.length} exchange topic(s) of older generation(s) ${gone.generations.join(', ')}: ${gone.topics.join(', ')}`,
+        );
+    } catch (err) {
+      this.#olderGenerationsGone = false;
+      this.#log(
+        `could not delete the exchange topics of older generations (next start tries again): ${(err as Error).message}`,
+      );
+    } finally {
+      await clients.close();
     }
-    const from = this.#o.config.restoreFrom;
-    let generation = basename(this.#deploymentDir);
-    if (from !== null && (await readJobSavepointManifest(from)) === undefined) {
-      try {
-        generation = (JSON.parse(await readFile(join(from, EXCHANGE_FILE), 'utf8')) as { generation: string })
-          .generation;
-      } catch {
-        // a snapshot without an exchange: a fresh generation
-      }
-    }
-    await mkdir(this.#deploymentDir, { recursive: true });
-    await writeJson(mine, { generation });
-    return generation;
   }
 
   #idle(): Promise<void> {

@@ -309,13 +309,31 @@ export class KafkajsPort implements KafkaPort {
     return t.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
   }
 
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
+  async deleteTopics(topics: readonly string[]): Promise<string[]> {
+    if (topics.length === 0) return [];
     const admin = await this.#adminClient();
+    const existing = new Set(await admin.listTopics());
+    const gone = topics.filter((t) => existing.has(t));
+    if (gone.length > 0) await admin.deleteTopics({ topics: gone });
+    return gone;
+  }
+
+  async ensureTopic(topic: string, partitions: number, configs: Readonly<Record<string, string>> = {}): Promise<void> {
+    const admin = await this.#adminClient();
+    const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
     try {
       // Leaders are awaited below: kafkajs' own wait gives up on UNKNOWN_TOPIC_OR_PARTITION from a busy broker.
-      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false });
+      const created = await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, configEntries }],
+        waitForLeaders: false,
+      });
+      if (!created && configEntries.length > 0)
+        await admin.alterConfigs({
+          validateOnly: false,
+          resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries }],
+        });
     } catch (err) {
-      // Another worker created it first.
+      // Another worker created it first (with the same configs).
       if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
     }
     // A new topic's partitions need a leader before anyone reads or writes them.

@@ -95,8 +95,13 @@ export interface KafkaPort {
     topic: string,
     partition: number,
   ): Promise<{ offset: number; metadata: string } | undefined>;
-  /** Creates the topic with this many partitions unless it exists; fails if it exists with fewer. */
-  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /**
+   * Creates the topic with this many partitions (and these topic configs) unless it exists; fails
+   * if it exists with fewer partitions. An existing topic gets the configs set.
+   */
+  ensureTopic(topic: string, partitions: number, configs?: Readonly<Record<string, string>>): Promise<void>;
+  /** Deletes those of `topics` that exist; returns them. */
+  deleteTopics(topics: readonly string[]): Promise<string[]>;
   /** `transaction.max.timeout.ms` of the brokers. */
   maxTransactionTimeoutMs(): Promise<number | undefined>;
   reader(options: {

@@ -126,3 +126,20 @@ test("the batch checksum is kafkajs' CRC-32C", () => {
     assert.equal(ours(b), theirs(b));
   }
 });
+
+test("the encoder's grown buffers hold kafkajs' bytes", () => {
+  interface Growing {
+    writeInt32(n: number): Growing;
+    writeBytes(b: Buffer): Growing;
+    writeVarIntBytes(b: string): Growing;
+    buffer: Buffer;
+  }
+  const Ours = kafkajsModule('src/protocol/encoder.js') as new (size?: number) => Growing;
+  const Theirs = originalKafkajsModule('src/protocol/encoder.js') as new (size?: number) => Growing;
+  const chunks = [...Array(200).keys()].map((i) => randomBytes(i * 37));
+  const write = (e: Growing): Buffer => {
+    for (const [i, c] of chunks.entries()) e.writeInt32(i).writeBytes(c).writeVarIntBytes(`k${i}`);
+    return e.buffer;
+  };
+  assert.deepEqual(write(new Ours(1)), write(new Theirs(1)));
+});

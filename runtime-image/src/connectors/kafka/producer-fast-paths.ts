@@ -80,7 +80,7 @@ export function javaCompatiblePartitioner(): Partitioner {
 interface Encoder {
   buf: Buffer;
   offset: number;
-  ensureAvailable(bytes: number): void;
+  ensureAvailable: (this: Encoder, bytes: number) => void;
   writeInt8(n: number): Encoder;
   writeUVarInt(n: number): Encoder;
   writeVarInt(n: number): Encoder;
@@ -127,6 +127,13 @@ function fasterVarints(Encoder: EncoderClass): void {
   Encoder.prototype.writeVarLong = function (this: Encoder, value: number | object): Encoder {
     if (typeof value === 'number' && (value | 0) === value) return this.writeUVarInt((value << 1) ^ (value >> 31));
     return writeVarLong.call(this, value);
+  };
+  // Growing a request's buffer: kafkajs zero-fills every doubling, though only bytes up to `offset` are ever read.
+  Encoder.prototype.ensureAvailable = function (this: Encoder, length: number): void {
+    if (this.offset + length <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(1 << (32 - Math.clz32(this.offset + length)));
+    this.buf.copy(grown, 0, 0, this.offset);
+    this.buf = grown;
   };
 }
 
