@@ -18,13 +18,16 @@ export interface ExchangeOptions {
   readonly settings: ConnectionSettings;
   readonly maxParallelism: number;
   readonly checkpointIntervalMs: number;
+  /** The reading stage's retained checkpoints: records below the oldest one's positions are deleted. */
+  readonly retainedCheckpoints: number;
 }
 
 /**
  * Exchange records carry their event time as the record timestamp (in-band watermarks), and a
  * backfill's event times are older than any time-based retention: the broker would delete
- * records before the next stage reads them. Exchange topics keep records until the generation's
- * topics are deleted (exchange-generations.ts), as Kafka Streams' repartition topics do.
+ * records before the next stage reads them. Exchange topics keep records until the reading stage
+ * has committed past them (`purgeAfterCommits`) or the generation's topics are deleted
+ * (exchange-generations.ts), as Kafka Streams does with its repartition topics.
  */
 export const EXCHANGE_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
 
@@ -76,6 +79,8 @@ export function exchangeConnectors(o: ExchangeOptions): {
         // The partitions of this worker's key groups.
         assign: (partitions, task) => partitions.filter((p) => p >= task.keyGroups.start && p < task.keyGroups.end),
         progress: () => o.kafka.exactlyOnceScope(),
+        // One more than the retained checkpoints: the commit of an epoch can precede its snapshot.
+        purgeAfterCommits: o.retainedCheckpoints + 1,
       });
     },
     sink: (keyBy) => {

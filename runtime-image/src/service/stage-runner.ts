@@ -110,6 +110,7 @@ export class WorkerStages {
             settings: o.kafka ?? {},
             maxParallelism: flow.graph.maxParallelism,
             checkpointIntervalMs: o.checkpointIntervalMs,
+            retainedCheckpoints: o.retain,
           });
           const graph = stageGraph(flow.graph, plan, {
             source: (k) => {

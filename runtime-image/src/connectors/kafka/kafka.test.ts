@@ -9,7 +9,13 @@ import type { KafkaRecord } from './port.ts';
 import { defaultKey } from './sink.ts';
 import { deadLetterHeaders } from './dead-letters.ts';
 import { partitionsForWorker } from './source.ts';
-import { orphanedWorkers, parseMarker, transactionTimeoutProblem, transactionalIdFor } from './transactions.ts';
+import {
+  orphanedWorkers,
+  parseMarker,
+  transactionTimeoutProblem,
+  transactionalIdFor,
+  PurgeHistory,
+} from './transactions.ts';
 
 const rec = (value: string | null, over: Partial<KafkaRecord> = {}): KafkaRecord => ({
   topic: 't',
@@ -118,4 +124,29 @@ test('connection: brokers from the pipeline or WEIR_KAFKA_BOOTSTRAP; SASL and TL
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('purging: records go below the positions of the oldest commit still kept, only of watched topics', () => {
+  const h = new PurgeHistory();
+  h.keep('exchange', 3);
+  const commit = (offset: number) =>
+    h.committed([
+      {
+        topic: 'exchange',
+        partitions: [
+          { partition: 0, offset },
+          { partition: 1, offset: offset * 2 },
+        ],
+      },
+      { topic: 'input', partitions: [{ partition: 0, offset: offset * 10 }] },
+    ]);
+  assert.equal(commit(10).size, 0);
+  assert.equal(commit(20).size, 0);
+  assert.equal(commit(30).size, 0, 'three commits kept, nothing below the oldest yet');
+  assert.deepEqual(commit(40).get('exchange'), [
+    { partition: 0, offset: 20 },
+    { partition: 1, offset: 40 },
+  ]);
+  assert.deepEqual([...commit(50).keys()], ['exchange'], 'a topic that is not watched is never purged');
+  assert.equal(h.watches('input'), false);
 });

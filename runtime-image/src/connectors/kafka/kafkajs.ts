@@ -282,6 +282,8 @@ function toTopicMessages(records: readonly OutgoingRecord[]): { topic: string; m
 export class KafkajsPort implements KafkaPort {
   readonly #kafka: InstanceType<typeof Kafka>;
   #admin: Promise<Admin> | undefined;
+  #purgeAdmin: Promise<Admin> | undefined;
+  #closed = false;
   readonly #closables: { close(): Promise<void> }[] = [];
 
   constructor(connection: KafkaConnection, clientId = 'weir') {
@@ -307,6 +309,26 @@ export class KafkajsPort implements KafkaPort {
     const t = md.topics.find((x) => x.name === topic);
     if (t === undefined) throw new Error(`kafka: topic '${topic}' does not exist`);
     return t.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+  }
+
+  async deleteRecordsBefore(
+    topic: string,
+    partitions: readonly { partition: number; offset: number }[],
+  ): Promise<void> {
+    if (partitions.length === 0 || this.#closed) return;
+    // An admin client of its own: kafkajs finds the leaders in its metadata cache, which the shared
+    // admin's other calls refresh for other topics ("Topic metadata not loaded").
+    this.#purgeAdmin ??= (async () => {
+      const admin = this.#kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    const admin = await this.#purgeAdmin;
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.deleteTopicRecords({
+      topic,
+      partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
+    });
   }
 
   async deleteTopics(topics: readonly string[]): Promise<string[]> {
@@ -492,9 +514,11 @@ export class KafkajsPort implements KafkaPort {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const all = this.#closables.splice(0);
     await Promise.allSettled(all.map((c) => c.close()));
-    if (this.#admin !== undefined) await (await this.#admin).disconnect();
+    for (const admin of [this.#admin, this.#purgeAdmin]) if (admin !== undefined) await (await admin).disconnect();
     this.#admin = undefined;
+    this.#purgeAdmin = undefined;
   }
 }

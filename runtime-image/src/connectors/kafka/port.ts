@@ -100,6 +100,8 @@ export interface KafkaPort {
    * if it exists with fewer partitions. An existing topic gets the configs set.
    */
   ensureTopic(topic: string, partitions: number, configs?: Readonly<Record<string, string>>): Promise<void>;
+  /** Deletes the records of each partition below its offset (read by everyone who will ever need them). */
+  deleteRecordsBefore(topic: string, partitions: readonly { partition: number; offset: number }[]): Promise<void>;
   /** Deletes those of `topics` that exist; returns them. */
   deleteTopics(topics: readonly string[]): Promise<string[]>;
   /** `transaction.max.timeout.ms` of the brokers. */

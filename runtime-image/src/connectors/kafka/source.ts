@@ -35,6 +35,12 @@ export interface KafkaSourceOptions {
   readonly progress?: (() => KafkaWriteScope | undefined) | undefined;
   /** How often to look for partitions added to the topic (default 30 s); they are read from their beginning. */
   readonly partitionDiscoveryMs?: number | undefined;
+  /**
+   * Records this job alone reads (the keyed exchange): once the positions of this many later commits
+   * are committed, the records below the oldest are deleted from the topic (as Kafka Streams purges
+   * its repartition topics), so that a topic without time-based retention does not grow forever.
+   */
+  readonly purgeAfterCommits?: number | undefined;
   /** Event time from the watermark records an upstream Weir sink wrote (hidden from the pipeline). */
   readonly inBandWatermarks?: boolean | undefined;
   /** The partitions a worker reads (default: p mod count; the keyed exchange assigns key-group ranges). */
@@ -153,7 +159,13 @@ class PartitionSplit implements SourceSplit<unknown> {
     // Called at the barrier: the position that this epoch's transaction covers.
     this.#o
       .progress?.()
-      ?.reportOffset(lagGroupFor(this.#ctx.job, this.#ctx.operatorId), this.#topic, this.#partition, this.#next);
+      ?.reportOffset(
+        lagGroupFor(this.#ctx.job, this.#ctx.operatorId),
+        this.#topic,
+        this.#partition,
+        this.#next,
+        this.#o.purgeAfterCommits,
+      );
     return this.#eventTime === undefined
       ? { offset: this.#next }
       : { offset: this.#next, eventTime: this.#eventTime.snapshot() };

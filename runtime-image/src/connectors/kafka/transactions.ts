@@ -46,6 +46,47 @@ export function transactionTimeoutProblem(
   return undefined;
 }
 
+/**
+ * Committed read positions of purgeable topics, newest last: the records below the positions of the
+ * oldest commit still kept can go. Kept: as many commits as the reader's retained checkpoints
+ * could restore (a restore needs the records from its positions on), plus the one in flight.
+ */
+export class PurgeHistory {
+  readonly #keep = new Map<string, number>();
+  readonly #history = new Map<string, Map<number, number>[]>();
+
+  keep(topic: string, commits: number): void {
+    this.#keep.set(topic, Math.max(1, commits));
+  }
+
+  watches(topic: string): boolean {
+    return this.#keep.has(topic);
+  }
+
+  /** Records a commit's positions; returns per topic the partitions' offsets to delete below, if any. */
+  committed(
+    positions: readonly { topic: string; partitions: readonly { partition: number; offset: number }[] }[],
+  ): Map<string, { partition: number; offset: number }[]> {
+    const out = new Map<string, { partition: number; offset: number }[]>();
+    for (const { topic, partitions } of positions) {
+      const keep = this.#keep.get(topic);
+      if (keep === undefined) continue;
+      const history = this.#history.get(topic) ?? [];
+      this.#history.set(topic, history);
+      history.push(new Map(partitions.map((p) => [p.partition, p.offset])));
+      if (history.length <= keep) continue;
+      history.splice(0, history.length - keep);
+      const oldest = history[0];
+      if (oldest !== undefined)
+        out.set(
+          topic,
+          [...oldest].map(([partition, offset]) => ({ partition, offset })),
+        );
+    }
+    return out;
+  }
+}
+
 /** Records per produce request: 1,000 records of a few hundred bytes stay well under 1 MiB. */
 const SEND_CHUNK = 1000;
 
@@ -73,6 +114,10 @@ export class KafkaWriteScope {
   #commitsThisEpoch = new Set<string>();
   /** Source positions of the epoch being committed, by group and topic (committed with it, for lag tools). */
   #offsets = new Map<string, { group: string; topic: string; partitions: Map<number, number> }>();
+
+  readonly #purge = new PurgeHistory();
+  /** Deletions in flight, one after the other; `close` waits for them (they use the port's connections). */
+  #purging: Promise<void> = Promise.resolve();
 
   constructor(port: () => Promise<KafkaPort>, options: ScopeOptions) {
     this.#port = port;
@@ -141,12 +186,17 @@ export class KafkaWriteScope {
     return { committedEpoch: epoch ?? 0 };
   }
 
-  /** A Kafka source's position at this epoch's barrier: committed in the epoch's transaction (Kafka Streams does the same). */
-  reportOffset(group: string, topic: string, partition: number, offset: number): void {
+  /**
+   * A Kafka source's position at this epoch's barrier: committed in the epoch's transaction (Kafka
+   * Streams does the same). With `purgeAfterCommits`, records below it are deleted from the topic
+   * once that many later commits have succeeded (see `purgeBelow`).
+   */
+  reportOffset(group: string, topic: string, partition: number, offset: number, purgeAfterCommits?: number): void {
     const key = `${group}\u0000${topic}`;
     let g = this.#offsets.get(key);
     if (g === undefined) this.#offsets.set(key, (g = { group, topic, partitions: new Map() }));
     g.partitions.set(partition, offset);
+    if (purgeAfterCommits !== undefined) this.#purge.keep(topic, purgeAfterCommits);
   }
 
   /** Queues records; they are sent in the background and at the latest by `flush`. */
@@ -195,6 +245,7 @@ export class KafkaWriteScope {
       partitions: [...g.partitions].map(([partition, offset]) => ({ partition, offset })),
     }));
     this.#offsets = new Map();
+    const purgeable = offsets.filter((g) => this.#purge.watches(g.topic));
     await w.commit(
       {
         group: markerGroupFor(this.#job, this.#worker),
@@ -205,6 +256,11 @@ export class KafkaWriteScope {
       },
       offsets,
     );
+    // Committed: the positions are durable. Deleting below an old enough one is best effort (the next commit retries).
+    for (const [topic, partitions] of this.#purge.committed(purgeable))
+      this.#purging = this.#purging
+        .then(async () => (await this.#port()).deleteRecordsBefore(topic, partitions))
+        .catch(() => undefined);
   }
 
   async abort(): Promise<void> {
@@ -218,6 +274,7 @@ export class KafkaWriteScope {
   async close(): Promise<void> {
     this.#pending = [];
     await this.#inFlight.catch(() => undefined);
+    await this.#purging;
     const port = await this.#port();
     await port.close();
   }
