@@ -8,14 +8,9 @@ import { decodeRecord, MalformedRecordError } from './formats.ts';
 import type { KafkaRecord } from './port.ts';
 import { defaultKey } from './sink.ts';
 import { deadLetterHeaders } from './dead-letters.ts';
+import { PurgeHistory } from './purge-history.ts';
 import { partitionsForWorker } from './source.ts';
-import {
-  orphanedWorkers,
-  parseMarker,
-  transactionTimeoutProblem,
-  transactionalIdFor,
-  PurgeHistory,
-} from './transactions.ts';
+import { orphanedWorkers, parseMarker, transactionTimeoutProblem, transactionalIdFor } from './transactions.ts';
 
 const rec = (value: string | null, over: Partial<KafkaRecord> = {}): KafkaRecord => ({
   topic: 't',

@@ -290,12 +290,14 @@ export class KafkajsPort implements KafkaPort {
     this.#kafka = new Kafka(kafkaConfig(connection, clientId));
   }
 
+  async #connectedAdmin(): Promise<Admin> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    return admin;
+  }
+
   #adminClient(): Promise<Admin> {
-    this.#admin ??= (async () => {
-      const admin = this.#kafka.admin();
-      await admin.connect();
-      return admin;
-    })();
+    this.#admin ??= this.#connectedAdmin();
     return this.#admin;
   }
 
@@ -318,11 +320,7 @@ export class KafkajsPort implements KafkaPort {
     if (partitions.length === 0 || this.#closed) return;
     // An admin client of its own: kafkajs finds the leaders in its metadata cache, which the shared
     // admin's other calls refresh for other topics ("Topic metadata not loaded").
-    this.#purgeAdmin ??= (async () => {
-      const admin = this.#kafka.admin();
-      await admin.connect();
-      return admin;
-    })();
+    this.#purgeAdmin ??= this.#connectedAdmin();
     const admin = await this.#purgeAdmin;
     await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.deleteTopicRecords({
