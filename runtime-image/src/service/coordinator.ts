@@ -3,6 +3,7 @@
 // workers checkpoint on their own (Kafka transactions make each worker's output and positions one
 // unit); the coordinator triggers savepoints across them and knows when each completed. Its own
 // records live in one file on the state volume, so that a restarted coordinator finds the job.
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Registry } from 'prom-client';
@@ -124,7 +125,8 @@ export class Coordinator implements ControlPort {
     const snapshot = JSON.stringify(this.#state);
     this.#saving = this.#saving.then(async () => {
       await mkdir(dirname(this.#o.stateFile), { recursive: true });
-      const tmp = `${this.#o.stateFile}.tmp`;
+      // Its own temporary name: a restarted coordinator may write while the old one still does.
+      const tmp = `${this.#o.stateFile}.${randomBytes(4).toString('hex')}.tmp`;
       await writeFile(tmp, snapshot, { mode: 0o600 });
       await rename(tmp, this.#o.stateFile);
     });

@@ -7,6 +7,7 @@
 // generation), never an older deployment's checkpoints: worker 0 then deletes the topics of the
 // app's other generations (128 partitions each by default; left alone they exhaust a broker's file
 // handles) and marks their records, so that a restore from such a checkpoint fails, naming why.
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { KafkaPort } from '../connectors/kafka/port.ts';
@@ -30,9 +31,11 @@ export interface GenerationRecord {
   readonly deleted?: boolean;
 }
 
+/** Atomically; every worker of a deployment writes its record at once, each through a temporary file of its own. */
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value));
-  await rename(`${path}.tmp`, path);
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(value));
+  await rename(tmp, path);
 }
 
 async function readRecord(dir: string): Promise<GenerationRecord | undefined> {
